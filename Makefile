@@ -1,0 +1,53 @@
+# Jifen — the commands of the README. `make run` and `make test` are the two to know.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TEST_SETTINGS := config.settings.test
+SQLITE_TEST_URL := sqlite:///$(CURDIR)/var/test.sqlite3
+PYTEST_ARGS ?=
+
+.PHONY: install run migrate seed test test-sqlite worker beat lint verify messages clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+seed: migrate
+	$(PY) manage.py seed_demo
+
+run: seed
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+test: install
+	@DJANGO_SETTINGS_MODULE=$(TEST_SETTINGS) $(PY) -m config.preflight
+	DJANGO_SETTINGS_MODULE=$(TEST_SETTINGS) $(PY) -m pytest $(PYTEST_ARGS)
+
+test-sqlite: install
+	@mkdir -p var
+	DATABASE_URL=$(SQLITE_TEST_URL) DJANGO_SETTINGS_MODULE=$(TEST_SETTINGS) $(PY) -m pytest $(PYTEST_ARGS)
+
+worker: install
+	$(PY) -m celery -A config.celery_app worker --loglevel=INFO
+
+beat: install
+	$(PY) -m celery -A config.celery_app beat --loglevel=INFO
+
+verify: install
+	$(PY) manage.py verify_ledger
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+messages: install
+	$(PY) manage.py compilemessages --ignore=.venv
+
+clean:
+	rm -rf $(VENV) var staticfiles

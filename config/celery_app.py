@@ -1,0 +1,11 @@
+"""The Celery app. Broker and result backend come from the Django settings (CELERY_*)."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+app = Celery("jifen")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

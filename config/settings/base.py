@@ -1,0 +1,207 @@
+"""Settings shared by every environment. The environment is read once, here."""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+env.read_env(str(BASE_DIR / ".env"), overwrite=False) if (BASE_DIR / ".env").exists() else None
+
+SECRET_KEY = env("SECRET_KEY", default="django-insecure-jifen-local-only-change-me")
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "axes",
+    # Ours, in import order: merchants <- points <- redemption <- reports.
+    "merchants",
+    "points",
+    "redemption",
+    "reports",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks, so it sees the outcome of authentication.
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------
+# Embedded default: a SQLite file in WAL mode whose transactions start IMMEDIATE, so
+# concurrent writers queue on the write lock instead of failing with "database is locked".
+SQLITE_DEFAULT_URL = f"sqlite:///{BASE_DIR / 'var' / 'jifen.sqlite3'}"
+DATABASES = {"default": env.db("DATABASE_URL", default=SQLITE_DEFAULT_URL)}
+
+
+def _tune_database(db: dict) -> dict:
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        Path(db["NAME"]).parent.mkdir(parents=True, exist_ok=True) if db[
+            "NAME"
+        ] != ":memory:" else None
+        db.setdefault("OPTIONS", {}).update(
+            {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            }
+        )
+    else:
+        db.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+        db.setdefault("CONN_HEALTH_CHECKS", True)
+    return db
+
+
+DATABASES["default"] = _tune_database(DATABASES["default"])
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache / Redis ----------------------------------------------------------------------
+REDIS_URL = env("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Auth -------------------------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = 1  # hours
+AXES_VERBOSE = False
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+
+# --- I18N -------------------------------------------------------------------------------
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "Asia/Shanghai"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static -----------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+MEDIA_URL = "media/"
+MEDIA_ROOT = BASE_DIR / "media"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# --- Email ------------------------------------------------------------------------------
+EMAIL_CONFIG = env.email("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Jifen 积分 <noreply@jifen.local>")
+
+# --- Celery -----------------------------------------------------------------------------
+# No broker configured = the embedded default: tasks run eagerly, in the calling process.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")
+CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=CELERY_BROKER_URL or None)
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BEAT_SCHEDULE: dict = {
+    "seal-ledger": {"task": "points.tasks.seal_ledger_task", "schedule": 60.0},
+}
+
+# --- REST framework ---------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Jifen POS API",
+    "DESCRIPTION": "Points for purchases at coalition merchants.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Jifen domain settings --------------------------------------------------------------
+# Unset = points never expire ("积分永久有效").
+POINTS_EXPIRY_MONTHS = env.int("POINTS_EXPIRY_MONTHS", default=None)
+# Compliance: the sum of no-purchase bonuses (sign-up, first purchase) a member may receive.
+POINTS_SIGNUP_BONUS_CAP = env.int("POINTS_SIGNUP_BONUS_CAP", default=200)
+POINTS_SIGNUP_BONUS = env.int("POINTS_SIGNUP_BONUS", default=100)
+POINTS_FIRST_PURCHASE_BONUS = env.int("POINTS_FIRST_PURCHASE_BONUS", default=100)
+# A point must never be worth less than this many fen in any reward price.
+POINT_VALUE_FLOOR_FEN = env.int("POINT_VALUE_FLOOR_FEN", default=5)
+# Tests on PostgreSQL flush tables with TRUNCATE; only they switch this on.
+LEDGER_ALLOW_TEST_TRUNCATE = False
+
+if POINTS_EXPIRY_MONTHS is not None and POINTS_EXPIRY_MONTHS <= 0:
+    raise ImproperlyConfigured(
+        "POINTS_EXPIRY_MONTHS must be a positive number of months, or unset."
+    )
+if POINTS_SIGNUP_BONUS_CAP < 0 or POINTS_SIGNUP_BONUS < 0 or POINTS_FIRST_PURCHASE_BONUS < 0:
+    raise ImproperlyConfigured("Bonus settings and POINTS_SIGNUP_BONUS_CAP must not be negative.")
+if POINTS_SIGNUP_BONUS + POINTS_FIRST_PURCHASE_BONUS > POINTS_SIGNUP_BONUS_CAP:
+    raise ImproperlyConfigured(
+        "POINTS_SIGNUP_BONUS + POINTS_FIRST_PURCHASE_BONUS "
+        f"({POINTS_SIGNUP_BONUS} + {POINTS_FIRST_PURCHASE_BONUS}) exceeds "
+        f"POINTS_SIGNUP_BONUS_CAP ({POINTS_SIGNUP_BONUS_CAP}): points must follow real consumption."
+    )
+if POINT_VALUE_FLOOR_FEN < 1:
+    raise ImproperlyConfigured("POINT_VALUE_FLOOR_FEN must be at least 1 fen.")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+}

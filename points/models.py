@@ -1,0 +1,322 @@
+"""Members, communities and the double-entry, append-only points ledger.
+
+Points are integers (BigIntegerField); money is integer fen. Ledger rows (transactions,
+entries, lot allocations, seals) are never updated or deleted: database triggers refuse it.
+Only `points.services.ledger` writes them.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Community(models.Model):
+    """A school, residential community or company whose members' green totals are reported."""
+
+    class Kind(models.TextChoices):
+        SCHOOL = "school", _("School")
+        RESIDENTIAL = "residential", _("Residential community")
+        COMPANY = "company", _("Company")
+
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("community")
+        verbose_name_plural = _("communities")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Member(models.Model):
+    """A customer of the coalition. Their points live in two accounts: standard and green."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="member",
+        verbose_name=_("user"),
+    )
+    member_no = models.CharField(_("member number"), max_length=12, unique=True)
+    mobile = models.CharField(_("mobile"), max_length=11, unique=True, null=True, blank=True)
+    community = models.ForeignKey(
+        Community,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="members",
+        verbose_name=_("community"),
+    )
+    joined_at = models.DateTimeField(_("joined at"), default=timezone.now)
+    last_activity_at = models.DateTimeField(_("last activity at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["member_no"]
+        verbose_name = _("member")
+        verbose_name_plural = _("members")
+
+    def __str__(self) -> str:
+        return self.member_no
+
+
+class Account(models.Model):
+    """One per (owner, kind). Member accounts cache their balance; system accounts do not.
+
+    A system account (issuance, redemption, expiry, adjustment) is touched by every posting
+    of its kind, so the write path never locks it: its balance is the sum of its entries.
+    """
+
+    class Kind(models.TextChoices):
+        STANDARD = "standard", _("Standard points")
+        GREEN = "green", _("Green points")
+        ISSUANCE = "issuance", _("Issuance")
+        REDEMPTION = "redemption", _("Redemption")
+        EXPIRY = "expiry", _("Expiry")
+        ADJUSTMENT = "adjustment", _("Adjustment")
+
+    MEMBER_KINDS = (Kind.STANDARD, Kind.GREEN)
+
+    code = models.CharField(_("code"), max_length=80, unique=True)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    member = models.ForeignKey(
+        Member,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="accounts",
+        verbose_name=_("member"),
+    )
+    merchant = models.ForeignKey(
+        "merchants.Merchant",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="accounts",
+        verbose_name=_("merchant"),
+    )
+    # Cached for member accounts only; changed only by the ledger service under a row lock.
+    balance = models.BigIntegerField(_("balance"), default=0)
+    version = models.BigIntegerField(_("version"), default=0)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("account")
+        verbose_name_plural = _("accounts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "kind"],
+                condition=Q(member__isnull=False),
+                name="account_one_per_member_kind",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(kind__in=["standard", "green"], member__isnull=False)
+                    | (~Q(kind__in=["standard", "green"]) & Q(member__isnull=True))
+                ),
+                name="account_member_kinds_have_member",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def is_member_account(self) -> bool:
+        return self.kind in self.MEMBER_KINDS
+
+
+class LedgerTransaction(models.Model):
+    """A balanced set of entries. Append-only; corrections are new, reversing transactions."""
+
+    class Kind(models.TextChoices):
+        EARN = "earn", _("Earn")
+        GREEN_EARN = "green_earn", _("Green earn")
+        BONUS = "bonus", _("Bonus")
+        REDEEM = "redeem", _("Redeem")
+        REDEEM_CANCEL = "redeem_cancel", _("Redemption cancelled")
+        COMPENSATION = "compensation", _("Compensation")
+        REFUND = "refund", _("Refund")
+        EXPIRE = "expire", _("Expiry")
+        ADJUST = "adjust", _("Adjustment")
+
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=200, unique=True)
+    merchant = models.ForeignKey(
+        "merchants.Merchant",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_transactions",
+        verbose_name=_("merchant"),
+    )
+    member = models.ForeignKey(
+        Member,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_transactions",
+        verbose_name=_("member"),
+    )
+    reference = models.CharField(_("reference"), max_length=120, blank=True, default="")
+    reason = models.CharField(_("reason"), max_length=255, blank=True, default="")
+    actor = models.CharField(_("actor"), max_length=120, default="system")
+    breakdown = models.JSONField(_("breakdown"), default=dict, blank=True)
+    reverses = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reversals",
+        verbose_name=_("reverses"),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("ledger transaction")
+        verbose_name_plural = _("ledger transactions")
+        indexes = [models.Index(fields=["member", "created_at"], name="ledgertxn_member_created")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind} {self.reference}".strip()
+
+
+class LedgerEntry(models.Model):
+    """A signed movement of points on one account. Entries of a transaction sum to zero."""
+
+    transaction = models.ForeignKey(
+        LedgerTransaction,
+        on_delete=models.PROTECT,
+        related_name="entries",
+        verbose_name=_("transaction"),
+    )
+    account = models.ForeignKey(
+        Account,
+        on_delete=models.PROTECT,
+        related_name="entries",
+        verbose_name=_("account"),
+    )
+    points = models.BigIntegerField(_("points"))
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("ledger entry")
+        verbose_name_plural = _("ledger entries")
+        constraints = [
+            models.CheckConstraint(condition=~Q(points=0), name="ledgerentry_points_nonzero"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.points:+d}"
+
+
+class PointLot(models.Model):
+    """Points credited to a member account by one transaction, with their expiry.
+
+    `remaining` = `points` - the sum of the lot's allocations, always. It changes only under
+    the lock of the account that owns it.
+    """
+
+    account = models.ForeignKey(
+        Account,
+        on_delete=models.PROTECT,
+        related_name="lots",
+        verbose_name=_("account"),
+    )
+    transaction = models.ForeignKey(
+        LedgerTransaction,
+        on_delete=models.PROTECT,
+        related_name="lots",
+        verbose_name=_("transaction"),
+    )
+    points = models.BigIntegerField(_("points"))
+    remaining = models.BigIntegerField(_("remaining"))
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("point lot")
+        verbose_name_plural = _("point lots")
+        constraints = [
+            models.CheckConstraint(condition=Q(points__gt=0), name="pointlot_points_positive"),
+            models.CheckConstraint(
+                condition=Q(remaining__gte=0) & Q(remaining__lte=models.F("points")),
+                name="pointlot_remaining_within_points",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["account", "expires_at"],
+                condition=Q(remaining__gt=0),
+                name="pointlot_open_by_expiry",
+            ),
+            models.Index(
+                fields=["expires_at"], condition=Q(remaining__gt=0), name="pointlot_open_expiry"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"lot {self.pk}: {self.remaining}/{self.points}"
+
+
+class LotAllocation(models.Model):
+    """How a transaction used a lot: positive = consumed, negative = given back (a reversal)."""
+
+    lot = models.ForeignKey(
+        PointLot,
+        on_delete=models.PROTECT,
+        related_name="allocations",
+        verbose_name=_("lot"),
+    )
+    transaction = models.ForeignKey(
+        LedgerTransaction,
+        on_delete=models.PROTECT,
+        related_name="allocations",
+        verbose_name=_("transaction"),
+    )
+    points = models.BigIntegerField(_("points"))
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("lot allocation")
+        verbose_name_plural = _("lot allocations")
+        constraints = [
+            models.CheckConstraint(condition=~Q(points=0), name="lotallocation_points_nonzero"),
+            models.UniqueConstraint(
+                fields=["transaction", "lot"], name="lotallocation_once_per_lot"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"lot {self.lot_id}: {self.points:+d}"
+
+
+class LedgerSeal(models.Model):
+    """One link of the tamper-evident hash chain; the chain's order is this table's id."""
+
+    transaction = models.OneToOneField(
+        LedgerTransaction,
+        on_delete=models.PROTECT,
+        related_name="seal",
+        verbose_name=_("transaction"),
+    )
+    prev_hash = models.CharField(_("previous hash"), max_length=64)
+    hash = models.CharField(_("hash"), max_length=64)
+    sealed_at = models.DateTimeField(_("sealed at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("ledger seal")
+        verbose_name_plural = _("ledger seals")
+
+    def __str__(self) -> str:
+        return self.hash[:12]
+
+
+APPEND_ONLY_MODELS = (LedgerTransaction, LedgerEntry, LotAllocation, LedgerSeal)

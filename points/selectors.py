@@ -1,0 +1,193 @@
+"""Reads of the ledger: balances, spendable points, and the verification of its invariants."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import F, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
+
+from points.models import (
+    Account,
+    LedgerEntry,
+    LedgerSeal,
+    LedgerTransaction,
+    LotAllocation,
+    Member,
+    PointLot,
+)
+from points.services.sealing import GENESIS_HASH, seal_hash, with_sealed_rows
+
+
+def spendable_balance(account: Account, *, now: datetime | None = None) -> int:
+    """Points the member can spend now: unexpired lots (a debt leaves nothing spendable)."""
+    now = now or timezone.now()
+    total = (
+        PointLot.objects.filter(account=account, remaining__gt=0)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .aggregate(total=Sum("remaining"))["total"]
+    )
+    return total or 0
+
+
+def account_balance_from_entries(account: Account) -> int:
+    """The authoritative balance: the sum of the account's entries (system accounts use this)."""
+    return LedgerEntry.objects.filter(account=account).aggregate(total=Sum("points"))["total"] or 0
+
+
+def member_balances(member: Member) -> dict[str, int]:
+    balances = {kind: 0 for kind in Account.MEMBER_KINDS}
+    balances.update(Account.objects.filter(member=member).values_list("kind", "balance"))
+    return balances
+
+
+def recent_transactions(member: Member, *, limit: int = 10):
+    return (
+        LedgerTransaction.objects.filter(member=member)
+        .select_related("merchant")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+@dataclass
+class LedgerReport:
+    transactions: int = 0
+    entries: int = 0
+    member_accounts: int = 0
+    lots: int = 0
+    sealed: int = 0
+    unsealed: int = 0
+    accounts_in_debt: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def ledger_verify(*, batch_size: int = 2000) -> LedgerReport:
+    """Recompute every invariant of the ledger and name each discrepancy."""
+    report = LedgerReport(
+        transactions=LedgerTransaction.objects.count(),
+        entries=LedgerEntry.objects.count(),
+        member_accounts=Account.objects.filter(kind__in=Account.MEMBER_KINDS).count(),
+        lots=PointLot.objects.count(),
+    )
+    _check_zero_sum(report)
+    _check_balances(report)
+    _check_lots(report)
+    _check_seal_chain(report, batch_size=batch_size)
+    return report
+
+
+def _check_zero_sum(report: LedgerReport) -> None:
+    unbalanced = (
+        LedgerEntry.objects.values("transaction_id")
+        .annotate(total=Sum("points"))
+        .exclude(total=0)
+        .order_by("transaction_id")
+    )
+    for row in unbalanced:
+        report.problems.append(
+            f"transaction {row['transaction_id']}: entries sum to {row['total']}, not 0"
+        )
+    for txn_id in LedgerTransaction.objects.filter(entries__isnull=True).values_list(
+        "id", flat=True
+    ):
+        report.problems.append(f"transaction {txn_id}: has no entries")
+
+
+def _entry_sum(outer: str):
+    return Coalesce(
+        Subquery(
+            LedgerEntry.objects.filter(account=OuterRef(outer))
+            .values("account")
+            .annotate(total=Sum("points"))
+            .values("total")
+        ),
+        Value(0),
+    )
+
+
+def _check_balances(report: LedgerReport) -> None:
+    open_lots = Coalesce(
+        Subquery(
+            PointLot.objects.filter(account=OuterRef("pk"))
+            .values("account")
+            .annotate(total=Sum("remaining"))
+            .values("total")
+        ),
+        Value(0),
+    )
+    accounts = (
+        Account.objects.filter(kind__in=Account.MEMBER_KINDS)
+        .annotate(entry_total=_entry_sum("pk"), lot_total=open_lots)
+        .filter(~Q(balance=F("entry_total")) | ~Q(lot_total=Greatest(F("balance"), Value(0))))
+        .order_by("pk")
+    )
+    for account in accounts:
+        if account.balance != account.entry_total:
+            report.problems.append(
+                f"account {account.code}: cached balance {account.balance} "
+                f"but its entries sum to {account.entry_total}"
+            )
+        else:
+            report.problems.append(
+                f"account {account.code}: open lots hold {account.lot_total} "
+                f"but the balance is {account.balance}"
+            )
+    report.accounts_in_debt = Account.objects.filter(
+        kind__in=Account.MEMBER_KINDS, balance__lt=0
+    ).count()
+
+
+def _check_lots(report: LedgerReport) -> None:
+    allocated = Coalesce(
+        Subquery(
+            LotAllocation.objects.filter(lot=OuterRef("pk"))
+            .values("lot")
+            .annotate(total=Sum("points"))
+            .values("total")
+        ),
+        Value(0),
+    )
+    lots = (
+        PointLot.objects.annotate(allocated=allocated)
+        .exclude(remaining=F("points") - F("allocated"))
+        .order_by("pk")
+    )
+    for lot in lots:
+        report.problems.append(
+            f"lot {lot.pk} (account {lot.account_id}): remaining {lot.remaining} but "
+            f"{lot.points} credited - {lot.allocated} allocated = {lot.points - lot.allocated}"
+        )
+
+
+def _check_seal_chain(report: LedgerReport, *, batch_size: int) -> None:
+    prev_hash = GENESIS_HASH
+    last_id = 0
+    while True:
+        seals = list(LedgerSeal.objects.filter(id__gt=last_id).order_by("id")[:batch_size])
+        if not seals:
+            break
+        txns = with_sealed_rows(
+            LedgerTransaction.objects.filter(pk__in=[s.transaction_id for s in seals])
+        ).in_bulk()
+        for seal in seals:
+            if seal.prev_hash != prev_hash:
+                report.problems.append(
+                    f"seal {seal.pk} (transaction {seal.transaction_id}): chain broken, "
+                    f"previous hash does not match seal before it"
+                )
+            expected = seal_hash(seal.prev_hash, txns[seal.transaction_id])
+            if seal.hash != expected:
+                report.problems.append(
+                    f"seal {seal.pk} (transaction {seal.transaction_id}): hash mismatch, "
+                    f"the sealed rows were changed"
+                )
+            prev_hash = seal.hash
+            report.sealed += 1
+        last_id = seals[-1].pk
+    report.unsealed = report.transactions - report.sealed

@@ -1,0 +1,84 @@
+"""Members and the accounts that hold their points."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+
+from points.models import Account, Community, Member
+
+PLATFORM = "platform"
+
+
+def system_account(kind: str, merchant=None) -> Account:
+    """The system account of `kind` (per merchant for issuance and redemption), created once."""
+    if kind in Account.MEMBER_KINDS:
+        raise ValueError("Member accounts are created with the member.")
+    code = f"{kind}:{merchant.slug if merchant is not None else PLATFORM}"
+    account = Account.objects.filter(code=code).first()
+    if account is not None:
+        return account
+    try:
+        with transaction.atomic():
+            return Account.objects.create(code=code, kind=kind, merchant=merchant)
+    except IntegrityError:  # created by a concurrent request in the meantime
+        return Account.objects.get(code=code)
+
+
+def issuance_account(merchant=None) -> Account:
+    return system_account(Account.Kind.ISSUANCE, merchant)
+
+
+def redemption_account(merchant=None) -> Account:
+    return system_account(Account.Kind.REDEMPTION, merchant)
+
+
+def expiry_account() -> Account:
+    return system_account(Account.Kind.EXPIRY)
+
+
+def adjustment_account() -> Account:
+    return system_account(Account.Kind.ADJUSTMENT)
+
+
+def member_create(
+    *,
+    user,
+    member_no: str | None = None,
+    community: Community | None = None,
+    mobile: str | None = None,
+) -> Member:
+    """Create a member with its standard and green accounts.
+
+    Without `member_no` the number is derived from the primary key: M00000042.
+    """
+    with transaction.atomic():
+        member = Member.objects.create(
+            user=user,
+            member_no=member_no or f"T{user.pk:011d}",
+            community=community,
+            mobile=mobile,
+        )
+        if member_no is None:
+            member.member_no = f"M{member.pk:08d}"
+            Member.objects.filter(pk=member.pk).update(member_no=member.member_no)
+        Account.objects.bulk_create(
+            [
+                Account(code=f"member:{member.pk}:{kind}", kind=kind, member=member)
+                for kind in Account.MEMBER_KINDS
+            ]
+        )
+    return member
+
+
+def member_accounts(member: Member) -> dict[str, Account]:
+    return {account.kind: account for account in Account.objects.filter(member=member)}
+
+
+def member_user_create(*, username: str, password: str, email: str = "", **member_fields) -> Member:
+    """Create a login and its member in one step (sign-up, demo data, tests)."""
+    with transaction.atomic():
+        user = get_user_model().objects.create_user(
+            username=username, password=password, email=email
+        )
+        return member_create(user=user, **member_fields)

@@ -1,0 +1,404 @@
+"""The one write path of the points ledger.
+
+Every change to a balance goes through `ledger_post`. It:
+
+* refuses a posting whose entries do not sum to zero;
+* answers a repeated `idempotency_key` with the original transaction (the unique index,
+  through INSERT ... ON CONFLICT DO NOTHING, decides; nothing else is written);
+* locks the member accounts it touches with SELECT ... FOR UPDATE in primary-key order
+  (system accounts are never locked: they are hot, and their balance is a sum of entries);
+* credits member accounts by creating a lot (or, for a reversal, by giving back the exact
+  lots the reversed debit consumed) and debits them by consuming lots soonest-expiring first,
+  recording every use as a LotAllocation;
+* keeps each member account's cached balance and version in the same transaction.
+
+Round trips are what limit throughput, so the work is a handful of set-based statements per
+posting rather than one per row.
+"""
+
+from __future__ import annotations
+
+import calendar
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q, Sum
+from django.utils import timezone
+
+from points.models import Account, LedgerEntry, LedgerTransaction, LotAllocation, PointLot
+
+# Sentinel: "compute the expiry from POINTS_EXPIRY_MONTHS".
+DEFAULT_EXPIRY = object()
+
+
+class LedgerError(Exception):
+    """Base class of ledger refusals; nothing has been written when one is raised."""
+
+    code = "ledger_error"
+
+
+class UnbalancedTransaction(LedgerError):
+    code = "unbalanced"
+
+
+class InvalidPosting(LedgerError):
+    code = "invalid_posting"
+
+
+class InsufficientPoints(LedgerError):
+    code = "insufficient_points"
+
+    def __init__(self, account: Account, requested: int, available: int):
+        self.account = account
+        self.requested = requested
+        self.available = available
+        super().__init__(
+            f"Account {account.code} has {available} spendable points; {requested} requested."
+        )
+
+
+class Overdraft(enum.StrEnum):
+    """What a debit does when the account's lots cannot cover it."""
+
+    REFUSE = "refuse"  # raise InsufficientPoints, write nothing (spending)
+    ALLOW = "allow"  # take what the lots hold; the balance goes negative (a debt)
+
+
+@dataclass(frozen=True)
+class Posting:
+    account: Account
+    points: int
+
+
+@dataclass
+class _LotChange:
+    """What one posting does to one lot, accumulated before anything is written."""
+
+    lot: PointLot
+    allocated: int = 0  # net allocation by this transaction (+ consumed, - released)
+
+
+@dataclass
+class _AccountPlan:
+    account: Account
+    delta: int
+    changes: dict[int, _LotChange] = field(default_factory=dict)
+    new_lot: PointLot | None = None
+    new_lot_debt_repaid: int = 0
+    shortfall: int = 0
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """`moment` plus whole calendar months, clamping the day (31 Jan + 1 month = 28/29 Feb)."""
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def default_expiry(account: Account, credited_at: datetime) -> datetime | None:
+    """Standard points expire after POINTS_EXPIRY_MONTHS (unset = never); green never do."""
+    months = settings.POINTS_EXPIRY_MONTHS
+    if account.kind != Account.Kind.STANDARD or not months:
+        return None
+    return add_months(credited_at, months)
+
+
+def ledger_post(
+    *,
+    kind: str,
+    idempotency_key: str,
+    postings: Sequence[Posting],
+    merchant=None,
+    member=None,
+    reference: str = "",
+    reason: str = "",
+    actor: str = "system",
+    breakdown: dict | None = None,
+    reverses: LedgerTransaction | None = None,
+    overdraft: Overdraft = Overdraft.REFUSE,
+    expires_at=DEFAULT_EXPIRY,
+    created_at: datetime | None = None,
+    expired_lots_only: bool = False,
+    now: datetime | None = None,
+) -> LedgerTransaction:
+    """Post one balanced transaction and return it.
+
+    A repeated `idempotency_key` returns the original transaction with `replayed = True`
+    and writes nothing. Joins the caller's transaction when there is one.
+    """
+    _validate(kind=kind, idempotency_key=idempotency_key, postings=postings)
+    now = now or timezone.now()
+    created_at = created_at or now
+    refusal = None
+    with transaction.atomic(savepoint=False):
+        txn = LedgerTransaction(
+            kind=kind,
+            idempotency_key=idempotency_key,
+            merchant=merchant,
+            member=member,
+            reference=reference[:120],
+            reason=reason[:255],
+            actor=actor[:120],
+            breakdown=dict(breakdown or {}),
+            reverses=reverses,
+            created_at=created_at,
+        )
+        member_postings = sorted(
+            (p for p in postings if p.account.is_member_account), key=lambda p: p.account.pk
+        )
+        locked = _lock_member_accounts([p.account.pk for p in member_postings])
+        try:
+            plans = [
+                _plan(
+                    _AccountPlan(account=locked[p.account.pk], delta=p.points),
+                    txn=txn,
+                    reverses=reverses,
+                    overdraft=overdraft,
+                    expires_at=expires_at,
+                    credited_at=created_at,
+                    now=now,
+                    expired_lots_only=expired_lots_only,
+                )
+                for p in member_postings
+            ]
+        except InsufficientPoints as error:
+            # A replay of a debit that has since drained the account is still a replay.
+            original = _original(idempotency_key)
+            if original is not None:
+                return original
+            refusal = error
+        if refusal is None:
+            shortfalls = {p.account.code: p.shortfall for p in plans if p.shortfall}
+            if shortfalls:
+                # Kept on the transaction itself, so an auditor sees the debt it created.
+                txn.breakdown["overdraft"] = shortfalls
+            if not _insert_unless_duplicate(txn):
+                return _original(idempotency_key)
+            txn.replayed = False
+            _write(txn, postings, plans)
+            _refresh_accounts_in_memory(postings, locked)
+    if refusal is not None:
+        # Raised after the atomic block ends normally: nothing was written, and a caller's
+        # enclosing transaction stays usable (it may, say, fall back to a smaller amount).
+        raise refusal
+    return txn
+
+
+def _original(idempotency_key: str) -> LedgerTransaction | None:
+    original = LedgerTransaction.objects.filter(idempotency_key=idempotency_key).first()
+    if original is not None:
+        original.replayed = True
+    return original
+
+
+def _plan(
+    plan: _AccountPlan, *, txn, reverses, overdraft, expires_at, credited_at, now, expired_lots_only
+) -> _AccountPlan:
+    if plan.delta > 0:
+        _plan_credit(
+            plan, txn=txn, reverses=reverses, expires_at=expires_at, credited_at=credited_at
+        )
+    else:
+        _plan_debit(
+            plan,
+            reverses=reverses,
+            overdraft=overdraft,
+            now=now,
+            expired_lots_only=expired_lots_only,
+        )
+    return plan
+
+
+def _validate(*, kind: str, idempotency_key: str, postings: Sequence[Posting]) -> None:
+    if kind not in LedgerTransaction.Kind.values:
+        raise InvalidPosting(f"Unknown transaction kind {kind!r}.")
+    if not idempotency_key or len(idempotency_key) > 200:
+        raise InvalidPosting("An idempotency key of 1 to 200 characters is required.")
+    if len(postings) < 2:
+        raise UnbalancedTransaction("A transaction needs at least two entries.")
+    seen = set()
+    for posting in postings:
+        if type(posting.points) is not int or posting.points == 0:
+            raise InvalidPosting("Entry points must be non-zero integers.")
+        if posting.account.pk is None:
+            raise InvalidPosting("Entries must name saved accounts.")
+        if posting.account.pk in seen:
+            raise InvalidPosting(f"Account {posting.account.code} appears twice in one posting.")
+        seen.add(posting.account.pk)
+    total = sum(p.points for p in postings)
+    if total != 0:
+        raise UnbalancedTransaction(f"Entries sum to {total}, not zero.")
+
+
+def _insert_unless_duplicate(txn: LedgerTransaction) -> bool:
+    """INSERT ... ON CONFLICT (idempotency_key) DO NOTHING; True if this call inserted it."""
+    meta = LedgerTransaction._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) "
+        f"ON CONFLICT ({quote('idempotency_key')}) DO NOTHING RETURNING {quote('id')}"
+    )
+    params = [f.get_db_prep_save(getattr(txn, f.attname), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    txn.pk = row[0]
+    txn._state.adding = False
+    txn._state.db = connection.alias
+    return True
+
+
+def _lock_member_accounts(account_ids: list[int]) -> dict[int, Account]:
+    if not account_ids:
+        return {}
+    rows = Account.objects.select_for_update().filter(pk__in=account_ids).order_by("pk")
+    return {account.pk: account for account in rows}
+
+
+def _plan_credit(plan: _AccountPlan, *, txn, reverses, expires_at, credited_at) -> None:
+    amount = plan.delta
+    if reverses is not None:
+        # Reversing a debit: give back exactly the lots it consumed, most recent first.
+        for lot, still_consumed in _consumed_by(reverses, plan.account):
+            if amount == 0:
+                break
+            give_back = min(amount, still_consumed)
+            plan.changes.setdefault(lot.pk, _LotChange(lot)).allocated -= give_back
+            amount -= give_back
+    if amount > 0:
+        lot_expiry = (
+            default_expiry(plan.account, credited_at)
+            if expires_at is DEFAULT_EXPIRY
+            else expires_at
+        )
+        plan.new_lot = PointLot(
+            account=plan.account,
+            transaction=txn,
+            points=amount,
+            remaining=amount,
+            expires_at=lot_expiry,
+            created_at=credited_at,
+        )
+    # A negative balance is a debt: the credit repays it before any point becomes spendable.
+    debt = max(0, -plan.account.balance)
+    if debt:
+        repay = min(debt, plan.delta)
+        for change in plan.changes.values():
+            if repay == 0:
+                break
+            available = change.lot.remaining - change.allocated
+            take = min(repay, available)
+            change.allocated += take
+            repay -= take
+        if repay and plan.new_lot is not None:
+            plan.new_lot_debt_repaid = repay
+            plan.new_lot.remaining -= repay
+
+
+def _consumed_by(debit: LedgerTransaction, account: Account) -> list[tuple[PointLot, int]]:
+    """Lots of `account` that `debit` consumed and that earlier reversals have not given back."""
+    rows = (
+        LotAllocation.objects.filter(
+            Q(transaction=debit) | Q(transaction__reverses=debit), lot__account=account
+        )
+        .values("lot")
+        .annotate(net=Sum("points"))
+        .filter(net__gt=0)
+        .order_by("-lot")
+    )
+    net_by_lot = {row["lot"]: row["net"] for row in rows}
+    lots = PointLot.objects.in_bulk(list(net_by_lot))
+    return [(lots[lot_id], net) for lot_id, net in net_by_lot.items()]
+
+
+def _plan_debit(plan: _AccountPlan, *, reverses, overdraft, now, expired_lots_only) -> None:
+    wanted = -plan.delta
+    for lot in _debit_candidates(
+        plan.account, reverses=reverses, now=now, expired_lots_only=expired_lots_only
+    ):
+        if wanted == 0:
+            break
+        change = plan.changes.setdefault(lot.pk, _LotChange(lot))
+        take = min(wanted, lot.remaining - change.allocated)
+        if take > 0:
+            change.allocated += take
+            wanted -= take
+    plan.changes = {pk: c for pk, c in plan.changes.items() if c.allocated}
+    if wanted:
+        if overdraft == Overdraft.REFUSE:
+            raise InsufficientPoints(plan.account, -plan.delta, -plan.delta - wanted)
+        plan.shortfall = wanted
+
+
+def _debit_candidates(account, *, reverses, now, expired_lots_only):
+    """Lots to consume, in order: the reversed credit's own lots, then soonest-expiring first."""
+    open_lots = PointLot.objects.filter(account=account, remaining__gt=0)
+    if reverses is not None:
+        yield from _in_pages(open_lots.filter(transaction=reverses).order_by("id"))
+    if expired_lots_only:
+        ordered = open_lots.filter(expires_at__lte=now)
+    elif reverses is not None:
+        # A reversal takes back points even from lots past expiry not yet swept by the job.
+        ordered = open_lots.exclude(transaction=reverses)
+    else:
+        ordered = open_lots.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+    yield from _in_pages(ordered.order_by(F("expires_at").asc(nulls_last=True), "id"))
+
+
+def _in_pages(queryset, size: int = 64):
+    """Yield rows a page at a time; stable because the account lock freezes its lots."""
+    offset = 0
+    while True:
+        page = list(queryset[offset : offset + size])
+        yield from page
+        if len(page) < size:
+            return
+        offset += size
+
+
+def _write(txn: LedgerTransaction, postings: Sequence[Posting], plans: list[_AccountPlan]) -> None:
+    LedgerEntry.objects.bulk_create(
+        [LedgerEntry(transaction=txn, account_id=p.account.pk, points=p.points) for p in postings]
+    )
+    new_lots = [plan.new_lot for plan in plans if plan.new_lot is not None]
+    if new_lots:
+        PointLot.objects.bulk_create(new_lots)
+    allocations, changed_lots = [], []
+    for plan in plans:
+        for change in plan.changes.values():
+            if change.allocated:
+                change.lot.remaining -= change.allocated
+                changed_lots.append(change.lot)
+                allocations.append(
+                    LotAllocation(lot=change.lot, transaction=txn, points=change.allocated)
+                )
+        if plan.new_lot_debt_repaid:
+            allocations.append(
+                LotAllocation(lot=plan.new_lot, transaction=txn, points=plan.new_lot_debt_repaid)
+            )
+        plan.account.balance += plan.delta
+        plan.account.version += 1
+    if changed_lots:
+        PointLot.objects.bulk_update(changed_lots, ["remaining"])
+    if allocations:
+        LotAllocation.objects.bulk_create(allocations)
+    if plans:
+        Account.objects.bulk_update([plan.account for plan in plans], ["balance", "version"])
+
+
+def _refresh_accounts_in_memory(postings, locked) -> None:
+    """Let callers read the new balance from the Account objects they passed in."""
+    for posting in postings:
+        fresh = locked.get(posting.account.pk)
+        if fresh is not None and fresh is not posting.account:
+            posting.account.balance = fresh.balance
+            posting.account.version = fresh.version

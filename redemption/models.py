@@ -1,0 +1,1 @@
+# Rewards, price schedules, redemptions and vouchers arrive with the Redemption issue.

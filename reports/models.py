@@ -1,0 +1,1 @@
+# Green reports, analytics and the audit export arrive with the Reports issue.
