@@ -74,6 +74,7 @@ class Account(models.Model):
         STANDARD = "standard", _("Standard points")
         GREEN = "green", _("Green points")
         ISSUANCE = "issuance", _("Issuance")
+        GREEN_ISSUANCE = "green_issuance", _("Green issuance")
         REDEMPTION = "redemption", _("Redemption")
         EXPIRY = "expiry", _("Expiry")
         ADJUSTMENT = "adjustment", _("Adjustment")
@@ -320,3 +321,137 @@ class LedgerSeal(models.Model):
 
 
 APPEND_ONLY_MODELS = (LedgerTransaction, LedgerEntry, LotAllocation, LedgerSeal)
+
+
+class Purchase(models.Model):
+    """A receipt from a till (or an import), kept line by line so refunds are exact."""
+
+    class Source(models.TextChoices):
+        API = "api", _("POS API")
+        IMPORT = "import", _("Import")
+        DEMO = "demo", _("Demo data")
+
+    merchant = models.ForeignKey(
+        "merchants.Merchant", on_delete=models.PROTECT, related_name="purchases",
+        verbose_name=_("merchant"),
+    )
+    store = models.ForeignKey(
+        "merchants.Store", on_delete=models.PROTECT, null=True, blank=True,
+        related_name="purchases", verbose_name=_("store"),
+    )
+    terminal = models.ForeignKey(
+        "merchants.Terminal", on_delete=models.PROTECT, null=True, blank=True,
+        related_name="purchases", verbose_name=_("terminal"),
+    )
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="purchases", verbose_name=_("member")
+    )
+    receipt_no = models.CharField(_("receipt number"), max_length=64)
+    occurred_at = models.DateTimeField(_("occurred at"))
+    total_fen = models.BigIntegerField(_("total paid (fen)"))
+    points = models.BigIntegerField(_("points"))
+    green_points = models.BigIntegerField(_("green points"))
+    carbon_saved_g = models.BigIntegerField(_("CO₂e saved (g)"), default=0)
+    transaction = models.OneToOneField(
+        LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True,
+        related_name="purchase", verbose_name=_("ledger transaction"),
+    )
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices,
+                              default=Source.API)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        verbose_name = _("purchase")
+        verbose_name_plural = _("purchases")
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "receipt_no"],
+                                    name="purchase_receipt_per_merchant"),
+        ]
+        indexes = [models.Index(fields=["member", "occurred_at"], name="purchase_member_time")]
+
+    def __str__(self) -> str:
+        return f"{self.merchant_id}/{self.receipt_no}"
+
+
+class PurchaseLine(models.Model):
+    purchase = models.ForeignKey(Purchase, on_delete=models.PROTECT, related_name="lines",
+                                 verbose_name=_("purchase"))
+    line_no = models.PositiveIntegerField(_("line number"))
+    product = models.ForeignKey("merchants.Product", on_delete=models.PROTECT, null=True,
+                                blank=True, related_name="+", verbose_name=_("product"))
+    category = models.ForeignKey("merchants.Category", on_delete=models.PROTECT, null=True,
+                                 blank=True, related_name="+", verbose_name=_("category"))
+    quantity = models.PositiveIntegerField(_("quantity"))
+    amount_fen = models.BigIntegerField(_("amount paid (fen)"))
+    points = models.BigIntegerField(_("points"))
+    green_points = models.BigIntegerField(_("green points"), default=0)
+    carbon_saved_g = models.BigIntegerField(_("CO₂e saved (g)"), default=0)
+    # Changed only by the refund service, under the purchase's row lock.
+    refunded_quantity = models.PositiveIntegerField(_("refunded quantity"), default=0)
+
+    class Meta:
+        ordering = ["purchase", "line_no"]
+        verbose_name = _("purchase line")
+        verbose_name_plural = _("purchase lines")
+        constraints = [
+            models.UniqueConstraint(fields=["purchase", "line_no"], name="purchaseline_once"),
+            models.CheckConstraint(condition=Q(refunded_quantity__lte=models.F("quantity")),
+                                   name="purchaseline_refund_within_quantity"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purchase} #{self.line_no}"
+
+
+class Refund(models.Model):
+    class Policy(models.TextChoices):
+        ALLOW_NEGATIVE = "allow_negative", _("Reverse in full (balance may go negative)")
+        CAP_AT_BALANCE = "cap_at_balance", _("Take only what is left")
+
+    purchase = models.ForeignKey(Purchase, on_delete=models.PROTECT, related_name="refunds",
+                                 verbose_name=_("purchase"))
+    refund_no = models.CharField(_("refund number"), max_length=64)
+    lines = models.JSONField(_("refunded lines"), default=list)
+    points = models.BigIntegerField(_("points reversed"))
+    green_points = models.BigIntegerField(_("green points reversed"))
+    points_due = models.BigIntegerField(_("points due"))
+    policy = models.CharField(_("policy"), max_length=20, choices=Policy.choices)
+    transaction = models.OneToOneField(
+        LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True,
+        related_name="refund", verbose_name=_("ledger transaction"),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
+        constraints = [
+            models.UniqueConstraint(fields=["purchase", "refund_no"], name="refund_no_per_purchase"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purchase} refund {self.refund_no}"
+
+
+class ApiIdempotencyRecord(models.Model):
+    """The answer given to one (terminal, Idempotency-Key), replayed for the same request."""
+
+    terminal = models.ForeignKey("merchants.Terminal", on_delete=models.CASCADE,
+                                 related_name="+", verbose_name=_("terminal"))
+    key = models.CharField(_("idempotency key"), max_length=200)
+    request_hash = models.CharField(_("request hash"), max_length=64)
+    status_code = models.PositiveSmallIntegerField(_("status code"))
+    response = models.JSONField(_("response"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("API idempotency record")
+        verbose_name_plural = _("API idempotency records")
+        constraints = [
+            models.UniqueConstraint(fields=["terminal", "key"], name="api_idempotency_once"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
