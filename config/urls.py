@@ -7,6 +7,7 @@ urlpatterns = [
     path("healthz", points_views.healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("points.api_urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("points.urls")),
 ]

@@ -3,6 +3,8 @@
 from datetime import timedelta
 from decimal import Decimal
 
+from django.utils import timezone
+
 from merchants.models import Campaign, Category, Merchant, Product, Store, Terminal, hash_api_key
 
 DEMO_POS_KEY = "jf_demo_pos_key_0001"  # demo data only: real keys are random, shown once
@@ -17,8 +19,9 @@ def seed_demo(context: dict) -> None:
     }
     context["merchants"] = merchants
     chenguang, greenleaf = merchants["chenguang-demo"], merchants["greenleaf-demo"]
-    store, _ = Store.objects.get_or_create(merchant=chenguang, code="main",
-                                           defaults={"name": "晨光文具 旗舰店"})
+    store, _ = Store.objects.get_or_create(
+        merchant=chenguang, code="main", defaults={"name": "晨光文具 旗舰店"}
+    )
     Store.objects.get_or_create(merchant=greenleaf, code="main", defaults={"name": "绿叶生活 本店"})
     terminal = Terminal.objects.filter(key_hash=hash_api_key(DEMO_POS_KEY)).first()
     if terminal is None:
@@ -26,35 +29,56 @@ def seed_demo(context: dict) -> None:
         terminal.set_key(DEMO_POS_KEY)
         terminal.save()
     context["terminal"] = terminal
-    notebooks, _ = Category.objects.get_or_create(merchant=chenguang, slug="notebooks",
-                                                  defaults={"name": "笔记本"})
-    pens, _ = Category.objects.get_or_create(merchant=chenguang, slug="pens",
-                                             defaults={"name": "笔"})
-    household, _ = Category.objects.get_or_create(merchant=greenleaf, slug="household",
-                                                  defaults={"name": "家居日用"})
-    Product.objects.get_or_create(
-        merchant=chenguang, sku="GREEN-NB-01",
-        defaults={"name": "再生纸笔记本", "category": notebooks, "price_fen": 1280,
-                  "is_green": True, "carbon_saved_g": 300},
+    notebooks, _ = Category.objects.get_or_create(
+        merchant=chenguang, slug="notebooks", defaults={"name": "笔记本"}
+    )
+    pens, _ = Category.objects.get_or_create(
+        merchant=chenguang, slug="pens", defaults={"name": "笔"}
+    )
+    household, _ = Category.objects.get_or_create(
+        merchant=greenleaf, slug="household", defaults={"name": "家居日用"}
     )
     Product.objects.get_or_create(
-        merchant=chenguang, sku="PEN-GEL-05",
+        merchant=chenguang,
+        sku="GREEN-NB-01",
+        defaults={
+            "name": "再生纸笔记本",
+            "category": notebooks,
+            "price_fen": 1280,
+            "is_green": True,
+            "carbon_saved_g": 300,
+        },
+    )
+    Product.objects.get_or_create(
+        merchant=chenguang,
+        sku="PEN-GEL-05",
         defaults={"name": "中性笔 0.5mm", "category": pens, "price_fen": 350},
     )
     Product.objects.get_or_create(
-        merchant=greenleaf, sku="BAG-REUSE-01",
-        defaults={"name": "可重复使用购物袋", "category": household, "price_fen": 990,
-                  "is_green": True, "carbon_saved_g": 500},
+        merchant=greenleaf,
+        sku="BAG-REUSE-01",
+        defaults={
+            "name": "可重复使用购物袋",
+            "category": household,
+            "price_fen": 990,
+            "is_green": True,
+            "carbon_saved_g": 500,
+        },
     )
-    today = context["now"].date()
+    today = timezone.localdate(context["now"])
     campaign, created = Campaign.objects.get_or_create(
-        merchant=chenguang, name="开学季",
-        defaults={"starts_on": today - timedelta(days=30), "ends_on": today + timedelta(days=60),
-                  "multiplier": Decimal("2.00")},
+        merchant=chenguang,
+        name="开学季",
+        defaults={
+            "starts_on": today - timedelta(days=30),
+            "ends_on": today + timedelta(days=60),
+            "multiplier": Decimal("2.00"),
+        },
     )
     if not campaign.active or not (campaign.starts_on <= today <= campaign.ends_on):
         # Keep the demo campaign running whenever the demo is started again.
         Campaign.objects.filter(pk=campaign.pk).update(
-            active=True, starts_on=today - timedelta(days=30), ends_on=today + timedelta(days=60))
+            active=True, starts_on=today - timedelta(days=30), ends_on=today + timedelta(days=60)
+        )
     campaign.categories.add(notebooks)
     context["messages"].append(f"Demo POS terminal key (merchant chenguang-demo): {DEMO_POS_KEY}")

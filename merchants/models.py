@@ -18,7 +18,10 @@ MULTIPLIER_MAX = Decimal("100.00")
 
 def multiplier_field(verbose_name, default="1.00"):
     return models.DecimalField(
-        verbose_name, max_digits=5, decimal_places=2, default=Decimal(default),
+        verbose_name,
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal(default),
         validators=[MinValueValidator(MULTIPLIER_MIN), MaxValueValidator(MULTIPLIER_MAX)],
     )
 
@@ -32,10 +35,13 @@ class Merchant(models.Model):
         _("points per yuan"), default=1, validators=[MinValueValidator(1), MaxValueValidator(100)]
     )
     cancel_compensation_percent = models.PositiveSmallIntegerField(
-        _("compensation on merchant cancellation (%)"), default=10,
+        _("compensation on merchant cancellation (%)"),
+        default=10,
         validators=[MaxValueValidator(100)],
-        help_text=_("Points given to a member, as a share of the price, when the merchant "
-                    "cancels a redemption (at least 1 point)."),
+        help_text=_(
+            "Points given to a member, as a share of the price, when the merchant "
+            "cancels a redemption (at least 1 point)."
+        ),
     )
     active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -50,8 +56,9 @@ class Merchant(models.Model):
 
 
 class Store(models.Model):
-    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="stores",
-                                 verbose_name=_("merchant"))
+    merchant = models.ForeignKey(
+        Merchant, on_delete=models.PROTECT, related_name="stores", verbose_name=_("merchant")
+    )
     name = models.CharField(_("name"), max_length=120)
     code = models.SlugField(_("code"), max_length=60)
     address = models.CharField(_("address"), max_length=255, blank=True)
@@ -79,8 +86,9 @@ class Terminal(models.Model):
 
     KEY_PREFIX = "jf_"
 
-    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="terminals",
-                              verbose_name=_("store"))
+    store = models.ForeignKey(
+        Store, on_delete=models.PROTECT, related_name="terminals", verbose_name=_("store")
+    )
     name = models.CharField(_("name"), max_length=120)
     key_hash = models.CharField(_("key hash"), max_length=64, unique=True, editable=False)
     key_hint = models.CharField(_("key starts with"), max_length=12, editable=False)
@@ -110,8 +118,9 @@ class Terminal(models.Model):
 
 
 class Category(models.Model):
-    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="categories",
-                                 verbose_name=_("merchant"))
+    merchant = models.ForeignKey(
+        Merchant, on_delete=models.PROTECT, related_name="categories", verbose_name=_("merchant")
+    )
     name = models.CharField(_("name"), max_length=120)
     slug = models.SlugField(_("slug"), max_length=60)
     multiplier = multiplier_field(_("earn multiplier"))
@@ -129,14 +138,17 @@ class Category(models.Model):
 
 
 class Product(models.Model):
-    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="products",
-                                 verbose_name=_("merchant"))
+    merchant = models.ForeignKey(
+        Merchant, on_delete=models.PROTECT, related_name="products", verbose_name=_("merchant")
+    )
     sku = models.CharField(_("SKU"), max_length=64)
     name = models.CharField(_("name"), max_length=200)
-    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="products",
-                                 verbose_name=_("category"))
-    price_fen = models.PositiveBigIntegerField(_("price (fen)"),
-                                               validators=[MaxValueValidator(10**9)])
+    category = models.ForeignKey(
+        Category, on_delete=models.PROTECT, related_name="products", verbose_name=_("category")
+    )
+    price_fen = models.PositiveBigIntegerField(
+        _("price (fen)"), validators=[MaxValueValidator(10**9)]
+    )
     is_green = models.BooleanField(_("green product"), default=False)
     carbon_saved_g = models.PositiveIntegerField(
         _("CO₂e saved per unit (g)"), default=0, validators=[MaxValueValidator(10**7)]
@@ -164,22 +176,29 @@ class Product(models.Model):
 class Campaign(models.Model):
     """A time-limited earn multiplier on some (or all) of a merchant's categories."""
 
-    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="campaigns",
-                                 verbose_name=_("merchant"))
+    merchant = models.ForeignKey(
+        Merchant, on_delete=models.PROTECT, related_name="campaigns", verbose_name=_("merchant")
+    )
     name = models.CharField(_("name"), max_length=120)
     starts_on = models.DateField(_("starts on"))
     ends_on = models.DateField(_("ends on"), help_text=_("Inclusive."))
     categories = models.ManyToManyField(
-        Category, blank=True, related_name="campaigns", verbose_name=_("categories"),
+        Category,
+        blank=True,
+        related_name="campaigns",
+        verbose_name=_("categories"),
         help_text=_("Leave empty to apply to every category."),
     )
     multiplier = multiplier_field(_("multiplier"), default="2.00")
     cap_per_order = models.PositiveIntegerField(
-        _("extra points cap per order"), null=True, blank=True,
+        _("extra points cap per order"),
+        null=True,
+        blank=True,
         help_text=_("The most extra points this campaign adds to one purchase; empty = no cap."),
     )
     stackable = models.BooleanField(
-        _("stackable"), default=False,
+        _("stackable"),
+        default=False,
         help_text=_("Applies on top of the best other campaign instead of competing with it."),
     )
     active = models.BooleanField(_("active"), default=True)
@@ -189,8 +208,9 @@ class Campaign(models.Model):
         verbose_name = _("campaign")
         verbose_name_plural = _("campaigns")
         constraints = [
-            models.CheckConstraint(condition=Q(ends_on__gte=models.F("starts_on")),
-                                   name="campaign_ends_after_start"),
+            models.CheckConstraint(
+                condition=Q(ends_on__gte=models.F("starts_on")), name="campaign_ends_after_start"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,23 +1,23 @@
-"""Demo users, members, a school community and a few months of ledger history."""
+"""Demo users, members, a school community and a few months of purchases."""
 
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 
-from points.models import Account, Community, LedgerTransaction, Member
-from points.services.accounts import issuance_account, member_create, system_account
-from points.services.ledger import Posting, ledger_post
+from points.models import Community, Member, Purchase
+from points.services.accounts import member_create
+from points.services.purchases import LineRequest, purchase_record
 
-# (days ago, merchant slug, points, green points, receipt)
+# (days ago, merchant slug, receipt, [(sku or category slug, quantity, amount_fen)])
 DEMO_HISTORY = [
-    (85, "chenguang-demo", 128, 6, "CG-0001"),
-    (71, "greenleaf-demo", 56, 12, "GL-0001"),
-    (60, "chenguang-demo", 35, 0, "CG-0002"),
-    (44, "greenleaf-demo", 210, 25, "GL-0002"),
-    (30, "chenguang-demo", 256, 9, "CG-0003"),
-    (18, "greenleaf-demo", 88, 14, "GL-0003"),
-    (9, "chenguang-demo", 42, 3, "CG-0004"),
-    (2, "greenleaf-demo", 120, 18, "GL-0004"),
+    (85, "chenguang-demo", "CG-0001", [("GREEN-NB-01", 2, 2560), ("pens", 4, 1400)]),
+    (71, "greenleaf-demo", "GL-0001", [("BAG-REUSE-01", 3, 2970), ("household", 1, 5600)]),
+    (60, "chenguang-demo", "CG-0002", [("PEN-GEL-05", 10, 3500)]),
+    (44, "greenleaf-demo", "GL-0002", [("BAG-REUSE-01", 5, 4950), ("household", 2, 16000)]),
+    (30, "chenguang-demo", "CG-0003", [("GREEN-NB-01", 3, 3840), ("notebooks", 1, 12800)]),
+    (18, "greenleaf-demo", "GL-0003", [("BAG-REUSE-01", 2, 1980), ("household", 1, 6900)]),
+    (9, "chenguang-demo", "CG-0004", [("GREEN-NB-01", 1, 1280), ("pens", 2, 2900)]),
+    (2, "greenleaf-demo", "GL-0004", [("BAG-REUSE-01", 4, 3960), ("household", 1, 8100)]),
 ]
 
 CLASSMATES = [("xiaoming", 3), ("xiaohong", 5)]
@@ -26,8 +26,9 @@ CLASSMATES = [("xiaoming", 3), ("xiaohong", 5)]
 def seed_demo(context: dict) -> None:
     password = context["password"]
     merchants = context["merchants"]
-    school, _ = Community.objects.get_or_create(name="晨光实验小学",
-                                                defaults={"kind": Community.Kind.SCHOOL})
+    school, _ = Community.objects.get_or_create(
+        name="晨光实验小学", defaults={"kind": Community.Kind.SCHOOL}
+    )
     demo = _member("demo", password, member_no="M00000001", community=school)
     context["demo_member"] = demo
     for username in ("merchant", "merchant2"):
@@ -35,14 +36,19 @@ def seed_demo(context: dict) -> None:
     _user("staff", password, is_staff=True)
     _user("admin", password, is_staff=True, is_superuser=True)
     now = context["now"]
-    slugs = list(merchants)
-    for days_ago, slug, points, green, receipt in DEMO_HISTORY:
-        _earn(demo, merchants[slug], points, green, receipt, now - timedelta(days=days_ago))
+    for days_ago, slug, receipt, lines in DEMO_HISTORY:
+        _purchase(demo, merchants[slug], receipt, lines, now - timedelta(days=days_ago))
     for index, (username, visits) in enumerate(CLASSMATES):
         classmate = _member(username, password, community=school)
         for visit in range(visits):
-            _earn(classmate, merchants[slugs[visit % 2]], 20 + 15 * visit, 4 + visit,
-                  f"{username.upper()}-{visit}", now - timedelta(days=10 + 17 * visit + index))
+            slug, receipt, lines = DEMO_HISTORY[(visit * 3 + index) % len(DEMO_HISTORY)][1:]
+            _purchase(
+                classmate,
+                merchants[slug],
+                f"{username.upper()}-{visit}",
+                lines,
+                now - timedelta(days=10 + 17 * visit + index),
+            )
 
 
 def _user(username, password, **flags):
@@ -60,16 +66,22 @@ def _member(username, password, **fields):
     return Member.objects.filter(user=user).first() or member_create(user=user, **fields)
 
 
-def _earn(member, merchant, points, green, receipt, when):
-    accounts = {a.kind: a for a in Account.objects.filter(member=member)}
-    postings = [Posting(accounts[Account.Kind.STANDARD], points),
-                Posting(issuance_account(merchant), -points)]
-    if green:
-        postings += [Posting(accounts[Account.Kind.GREEN], green),
-                     Posting(system_account(Account.Kind.GREEN_ISSUANCE, merchant), -green)]
-    ledger_post(
-        kind=LedgerTransaction.Kind.EARN, idempotency_key=f"seed:{merchant.slug}:{receipt}",
-        postings=postings, merchant=merchant, member=member, reference=receipt,
-        reason="demo purchase", breakdown={"demo": True, "points": points, "green_points": green},
-        created_at=when,
+def _purchase(member, merchant, receipt, lines, when):
+    purchase_record(
+        merchant=merchant,
+        member=member,
+        receipt_no=receipt,
+        occurred_at=when,
+        lines=[
+            LineRequest(
+                line_no=number,
+                quantity=quantity,
+                amount_fen=amount,
+                sku=code if code.isupper() else None,
+                category=None if code.isupper() else code,
+            )
+            for number, (code, quantity, amount) in enumerate(lines, start=1)
+        ],
+        source=Purchase.Source.DEMO,
+        actor="seed_demo",
     )

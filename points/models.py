@@ -332,16 +332,26 @@ class Purchase(models.Model):
         DEMO = "demo", _("Demo data")
 
     merchant = models.ForeignKey(
-        "merchants.Merchant", on_delete=models.PROTECT, related_name="purchases",
+        "merchants.Merchant",
+        on_delete=models.PROTECT,
+        related_name="purchases",
         verbose_name=_("merchant"),
     )
     store = models.ForeignKey(
-        "merchants.Store", on_delete=models.PROTECT, null=True, blank=True,
-        related_name="purchases", verbose_name=_("store"),
+        "merchants.Store",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="purchases",
+        verbose_name=_("store"),
     )
     terminal = models.ForeignKey(
-        "merchants.Terminal", on_delete=models.PROTECT, null=True, blank=True,
-        related_name="purchases", verbose_name=_("terminal"),
+        "merchants.Terminal",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="purchases",
+        verbose_name=_("terminal"),
     )
     member = models.ForeignKey(
         Member, on_delete=models.PROTECT, related_name="purchases", verbose_name=_("member")
@@ -353,11 +363,16 @@ class Purchase(models.Model):
     green_points = models.BigIntegerField(_("green points"))
     carbon_saved_g = models.BigIntegerField(_("CO₂e saved (g)"), default=0)
     transaction = models.OneToOneField(
-        LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True,
-        related_name="purchase", verbose_name=_("ledger transaction"),
+        LedgerTransaction,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="purchase",
+        verbose_name=_("ledger transaction"),
     )
-    source = models.CharField(_("source"), max_length=10, choices=Source.choices,
-                              default=Source.API)
+    source = models.CharField(
+        _("source"), max_length=10, choices=Source.choices, default=Source.API
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
@@ -365,8 +380,9 @@ class Purchase(models.Model):
         verbose_name = _("purchase")
         verbose_name_plural = _("purchases")
         constraints = [
-            models.UniqueConstraint(fields=["merchant", "receipt_no"],
-                                    name="purchase_receipt_per_merchant"),
+            models.UniqueConstraint(
+                fields=["merchant", "receipt_no"], name="purchase_receipt_per_merchant"
+            ),
         ]
         indexes = [models.Index(fields=["member", "occurred_at"], name="purchase_member_time")]
 
@@ -375,13 +391,26 @@ class Purchase(models.Model):
 
 
 class PurchaseLine(models.Model):
-    purchase = models.ForeignKey(Purchase, on_delete=models.PROTECT, related_name="lines",
-                                 verbose_name=_("purchase"))
+    purchase = models.ForeignKey(
+        Purchase, on_delete=models.PROTECT, related_name="lines", verbose_name=_("purchase")
+    )
     line_no = models.PositiveIntegerField(_("line number"))
-    product = models.ForeignKey("merchants.Product", on_delete=models.PROTECT, null=True,
-                                blank=True, related_name="+", verbose_name=_("product"))
-    category = models.ForeignKey("merchants.Category", on_delete=models.PROTECT, null=True,
-                                 blank=True, related_name="+", verbose_name=_("category"))
+    product = models.ForeignKey(
+        "merchants.Product",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("product"),
+    )
+    category = models.ForeignKey(
+        "merchants.Category",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("category"),
+    )
     quantity = models.PositiveIntegerField(_("quantity"))
     amount_fen = models.BigIntegerField(_("amount paid (fen)"))
     points = models.BigIntegerField(_("points"))
@@ -396,8 +425,10 @@ class PurchaseLine(models.Model):
         verbose_name_plural = _("purchase lines")
         constraints = [
             models.UniqueConstraint(fields=["purchase", "line_no"], name="purchaseline_once"),
-            models.CheckConstraint(condition=Q(refunded_quantity__lte=models.F("quantity")),
-                                   name="purchaseline_refund_within_quantity"),
+            models.CheckConstraint(
+                condition=Q(refunded_quantity__lte=models.F("quantity")),
+                name="purchaseline_refund_within_quantity",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -409,8 +440,9 @@ class Refund(models.Model):
         ALLOW_NEGATIVE = "allow_negative", _("Reverse in full (balance may go negative)")
         CAP_AT_BALANCE = "cap_at_balance", _("Take only what is left")
 
-    purchase = models.ForeignKey(Purchase, on_delete=models.PROTECT, related_name="refunds",
-                                 verbose_name=_("purchase"))
+    purchase = models.ForeignKey(
+        Purchase, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("purchase")
+    )
     refund_no = models.CharField(_("refund number"), max_length=64)
     lines = models.JSONField(_("refunded lines"), default=list)
     points = models.BigIntegerField(_("points reversed"))
@@ -418,8 +450,12 @@ class Refund(models.Model):
     points_due = models.BigIntegerField(_("points due"))
     policy = models.CharField(_("policy"), max_length=20, choices=Policy.choices)
     transaction = models.OneToOneField(
-        LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True,
-        related_name="refund", verbose_name=_("ledger transaction"),
+        LedgerTransaction,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="refund",
+        verbose_name=_("ledger transaction"),
     )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
@@ -428,7 +464,9 @@ class Refund(models.Model):
         verbose_name = _("refund")
         verbose_name_plural = _("refunds")
         constraints = [
-            models.UniqueConstraint(fields=["purchase", "refund_no"], name="refund_no_per_purchase"),
+            models.UniqueConstraint(
+                fields=["purchase", "refund_no"], name="refund_no_per_purchase"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -438,8 +476,9 @@ class Refund(models.Model):
 class ApiIdempotencyRecord(models.Model):
     """The answer given to one (terminal, Idempotency-Key), replayed for the same request."""
 
-    terminal = models.ForeignKey("merchants.Terminal", on_delete=models.CASCADE,
-                                 related_name="+", verbose_name=_("terminal"))
+    terminal = models.ForeignKey(
+        "merchants.Terminal", on_delete=models.CASCADE, related_name="+", verbose_name=_("terminal")
+    )
     key = models.CharField(_("idempotency key"), max_length=200)
     request_hash = models.CharField(_("request hash"), max_length=64)
     status_code = models.PositiveSmallIntegerField(_("status code"))

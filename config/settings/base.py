@@ -164,6 +164,10 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "points.api.api_exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_THROTTLE_RATES": {"terminal": env("POS_THROTTLE_RATE", default="600/min")},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Jifen POS API",
@@ -181,6 +185,9 @@ POINTS_SIGNUP_BONUS = env.int("POINTS_SIGNUP_BONUS", default=100)
 POINTS_FIRST_PURCHASE_BONUS = env.int("POINTS_FIRST_PURCHASE_BONUS", default=100)
 # A point must never be worth less than this many fen in any reward price.
 POINT_VALUE_FLOOR_FEN = env.int("POINT_VALUE_FLOOR_FEN", default=5)
+# What a refund does when the member has already spent the points: reverse in full and let
+# the balance go negative ("allow_negative"), or take only what is left ("cap_at_balance").
+REFUND_POLICY = env("REFUND_POLICY", default="allow_negative")
 # Tests on PostgreSQL flush tables with TRUNCATE; only they switch this on.
 LEDGER_ALLOW_TEST_TRUNCATE = False
 
@@ -196,6 +203,8 @@ if POINTS_SIGNUP_BONUS + POINTS_FIRST_PURCHASE_BONUS > POINTS_SIGNUP_BONUS_CAP:
         f"({POINTS_SIGNUP_BONUS} + {POINTS_FIRST_PURCHASE_BONUS}) exceeds "
         f"POINTS_SIGNUP_BONUS_CAP ({POINTS_SIGNUP_BONUS_CAP}): points must follow real consumption."
     )
+if REFUND_POLICY not in ("allow_negative", "cap_at_balance"):
+    raise ImproperlyConfigured("REFUND_POLICY must be allow_negative or cap_at_balance.")
 if POINT_VALUE_FLOOR_FEN < 1:
     raise ImproperlyConfigured("POINT_VALUE_FLOOR_FEN must be at least 1 fen.")
 

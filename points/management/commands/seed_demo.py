@@ -29,7 +29,9 @@ class Command(BaseCommand):
                     import_module(module_name).seed_demo(context)
         for message in context["messages"]:
             self.stdout.write(message)
-        self.stdout.write(self.style.SUCCESS(
-            f"Demo data ready. Log in as demo / {DEMO_PASSWORD} (member M00000001); "
-            f"staff: staff, admin; merchants: merchant, merchant2."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo data ready. Log in as demo / {DEMO_PASSWORD} (member M00000001); "
+                f"staff: staff, admin; merchants: merchant, merchant2."
+            )
+        )

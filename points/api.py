@@ -1,0 +1,407 @@
+"""The POS API: tills report purchases and refunds, enrol customers, read balances.
+
+Every answer that is not a success is `{"error": {"code", "message", "field"}}` with a 4xx
+status. Every POST needs an `Idempotency-Key`: the same key with the same body gets the same
+answer and writes nothing twice; the same key with another body gets 409.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import JsonResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from merchants.models import Store, Terminal, hash_api_key
+from points.models import Account, ApiIdempotencyRecord, Member, PointLot
+from points.selectors import spendable_balance
+from points.serializers import (
+    EnrolSerializer,
+    ErrorSerializer,
+    PurchaseResultSerializer,
+    PurchaseSerializer,
+    RefundSerializer,
+)
+from points.services.members import InvalidMobile, mask_mobile, member_enrol
+from points.services.purchases import (
+    EarnError,
+    LineRequest,
+    RefundLineRequest,
+    UnknownStore,
+    purchase_record,
+    purchase_refund,
+)
+
+MAX_BODY_BYTES = 1024 * 1024
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+class ApiError(exceptions.APIException):
+    def __init__(self, code: str, message: str, status_code: int = 400, field: str | None = None):
+        self.status_code = status_code
+        self.error_code = code
+        self.field = field
+        super().__init__(detail=message, code=code)
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict:
+    return {"error": {"code": code, "message": message, "field": field}}
+
+
+def _first_validation_error(detail, path: str = "") -> tuple[str | None, str]:
+    """The first field path and message of a (nested) DRF validation error."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = path if key == "non_field_errors" else (f"{path}.{key}" if path else str(key))
+            return _first_validation_error(value, name)
+    if isinstance(detail, list):
+        for index, value in enumerate(detail):
+            if isinstance(value, dict | list) and value:
+                nested = f"{path}[{index}]" if isinstance(value, dict) else path
+                return _first_validation_error(value, nested)
+            if not isinstance(value, dict | list):
+                return path or None, str(value)
+    return path or None, str(detail)
+
+
+def api_exception_handler(exc, context):
+    """Turn every exception DRF sees into our error shape (never a 5xx for bad input)."""
+    if isinstance(exc, ApiError):
+        return Response(
+            error_body(exc.error_code, str(exc.detail), exc.field), status=exc.status_code
+        )
+    if isinstance(exc, EarnError):
+        return Response(error_body(exc.code, str(exc), exc.field), status=exc.status)
+    if isinstance(exc, exceptions.ValidationError):
+        field, message = _first_validation_error(exc.detail)
+        return Response(error_body("invalid", message, field), status=400)
+    if isinstance(exc, exceptions.ParseError):
+        return Response(
+            error_body("malformed_json", "The body is not valid UTF-8 JSON."), status=400
+        )
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        response = Response(
+            error_body(
+                "unauthorized", "A valid terminal key is required: Authorization: Bearer <key>."
+            ),
+            status=401,
+        )
+        response["WWW-Authenticate"] = 'Bearer realm="jifen"'
+        return response
+    if isinstance(exc, exceptions.Throttled):
+        response = Response(
+            error_body(
+                "throttled",
+                f"Too many requests from this terminal; retry in {exc.wait or 1:.0f} s.",
+            ),
+            status=429,
+        )
+        return response
+    response = drf_exception_handler(exc, context)
+    if response is not None:
+        code = getattr(exc, "default_code", "error")
+        response.data = error_body(code, str(getattr(exc, "detail", exc)))
+    return response
+
+
+class TerminalKeyAuthentication(BaseAuthentication):
+    keyword = b"bearer"
+
+    def authenticate(self, request):
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() != self.keyword or len(parts) != 2:
+            raise exceptions.NotAuthenticated()
+        try:
+            raw_key = parts[1].decode("ascii")
+        except UnicodeDecodeError as error:
+            raise exceptions.AuthenticationFailed() from error
+        terminal = (
+            Terminal.objects.select_related("store__merchant")
+            .filter(key_hash=hash_api_key(raw_key), active=True, store__merchant__active=True)
+            .first()
+        )
+        if terminal is None:
+            raise exceptions.AuthenticationFailed()
+        return (None, terminal)
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="jifen"'
+
+
+class TerminalRateThrottle(SimpleRateThrottle):
+    scope = "terminal"
+
+    def get_cache_key(self, request, view):
+        terminal = getattr(request, "auth", None)
+        return self.cache_format % {"scope": self.scope, "ident": getattr(terminal, "pk", "anon")}
+
+
+class PosView(APIView):
+    authentication_classes = [TerminalKeyAuthentication]
+    throttle_classes = [TerminalRateThrottle]
+
+    def initial(self, request, *args, **kwargs):
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+            raise ApiError("body_too_large", "The body must be at most 1 MB.")
+        request._request.body  # noqa: B018 - read once, so the idempotency hash can see it
+        super().initial(request, *args, **kwargs)
+
+    @property
+    def terminal(self) -> Terminal:
+        return self.request.auth
+
+    def get_exception_handler(self):
+        return api_exception_handler
+
+    def parsed(self, serializer_class):
+        if not isinstance(self.request.data, dict):
+            raise ApiError("malformed_json", "The body must be a JSON object.")
+        serializer = serializer_class(data=self.request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def idempotent(self, handler):
+        """Run `handler` once per (terminal, Idempotency-Key) and remember its answer."""
+        key = self.request.headers.get(IDEMPOTENCY_HEADER, "")
+        if not key or len(key) > 200 or not key.isprintable():
+            raise ApiError(
+                "idempotency_key_required",
+                "Every POST needs an Idempotency-Key header (1-200 printable chars).",
+                field=IDEMPOTENCY_HEADER,
+            )
+        request_hash = hashlib.sha256(self.request.body).hexdigest()
+        stored = self._replay(key, request_hash)
+        if stored is not None:
+            return stored
+        try:
+            with transaction.atomic(durable=True):
+                status_code, body = handler()
+                ApiIdempotencyRecord.objects.create(
+                    terminal=self.terminal,
+                    key=key,
+                    request_hash=request_hash,
+                    status_code=status_code,
+                    response=body,
+                )
+        except IntegrityError:
+            # The same key raced us and won; answer as it did (or refuse a different body).
+            stored = self._replay(key, request_hash)
+            if stored is None:
+                raise
+            return stored
+        return Response(body, status=status_code)
+
+    def _replay(self, key, request_hash):
+        record = ApiIdempotencyRecord.objects.filter(terminal=self.terminal, key=key).first()
+        if record is None:
+            return None
+        if record.request_hash != request_hash:
+            raise ApiError(
+                "idempotency_key_reused",
+                "This Idempotency-Key was used with a different body.",
+                409,
+                field=IDEMPOTENCY_HEADER,
+            )
+        response = Response(record.response, status=record.status_code)
+        response["Idempotent-Replayed"] = "true"
+        return response
+
+
+def _member_or_404(member_no: str) -> Member:
+    member = Member.objects.filter(member_no=member_no).first()
+    if member is None:
+        raise ApiError(
+            "unknown_member", "No member with this member number.", 404, field="member_no"
+        )
+    return member
+
+
+def _balances(member: Member) -> dict[str, Account]:
+    return {a.kind: a for a in Account.objects.filter(member=member)}
+
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=True,
+    description="Unique per request; a retry with the same key and body is answered again.",
+)
+
+
+class PurchaseView(PosView):
+    @extend_schema(
+        request=PurchaseSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={
+            201: PurchaseResultSerializer,
+            400: ErrorSerializer,
+            401: ErrorSerializer,
+            404: ErrorSerializer,
+            409: ErrorSerializer,
+        },
+    )
+    def post(self, request):
+        data = self.parsed(PurchaseSerializer)
+        return self.idempotent(lambda: self._record(data))
+
+    def _record(self, data):
+        member = _member_or_404(data["member_no"])
+        merchant = self.terminal.store.merchant
+        store = self.terminal.store
+        if data.get("store"):
+            store = Store.objects.filter(merchant=merchant, code=data["store"]).first()
+            if store is None:
+                raise UnknownStore("No store with this code at this merchant.")
+        purchase = purchase_record(
+            merchant=merchant,
+            member=member,
+            receipt_no=data["receipt_no"],
+            occurred_at=data["occurred_at"],
+            store=store,
+            terminal=self.terminal,
+            lines=[
+                LineRequest(
+                    line_no=line["line_no"],
+                    quantity=line["quantity"],
+                    amount_fen=line["amount_fen"],
+                    sku=line.get("sku"),
+                    category=line.get("category"),
+                )
+                for line in data["lines"]
+            ],
+            actor=f"terminal:{self.terminal.pk}",
+        )
+        if purchase.replayed:
+            raise ApiError(
+                "duplicate_receipt",
+                "This receipt has already been recorded.",
+                409,
+                field="receipt_no",
+            )
+        accounts = _balances(member)
+        bonus = getattr(purchase, "bonus", None)
+        body = {
+            "transaction_id": purchase.transaction_id,
+            "purchase_id": purchase.pk,
+            "points": purchase.points,
+            "green_points": purchase.green_points,
+            "bonus_points": bonus.entries.get(account__member=member).points if bonus else 0,
+            "balance": accounts[Account.Kind.STANDARD].balance,
+            "green_balance": accounts[Account.Kind.GREEN].balance,
+            "breakdown": purchase.transaction.breakdown if purchase.transaction else {},
+        }
+        return 201, body
+
+
+class RefundView(PosView):
+    @extend_schema(
+        request=RefundSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={
+            201: OpenApiTypes.OBJECT,
+            400: ErrorSerializer,
+            404: ErrorSerializer,
+            422: ErrorSerializer,
+        },
+    )
+    def post(self, request):
+        data = self.parsed(RefundSerializer)
+        return self.idempotent(lambda: self._refund(data))
+
+    def _refund(self, data):
+        refund = purchase_refund(
+            merchant=self.terminal.store.merchant,
+            receipt_no=data["receipt_no"],
+            refund_no=data["refund_no"],
+            lines=[
+                RefundLineRequest(line_no=line["line_no"], quantity=line["quantity"])
+                for line in data["lines"]
+            ],
+            actor=f"terminal:{self.terminal.pk}",
+        )
+        accounts = _balances(refund.purchase.member)
+        return (200 if refund.replayed else 201), {
+            "refund_id": refund.pk,
+            "transaction_id": refund.transaction_id,
+            "points": refund.points,
+            "green_points": refund.green_points,
+            "points_due": refund.points_due,
+            "policy": refund.policy,
+            "lines": refund.lines,
+            "balance": accounts[Account.Kind.STANDARD].balance,
+            "green_balance": accounts[Account.Kind.GREEN].balance,
+        }
+
+
+class MemberEnrolView(PosView):
+    @extend_schema(
+        request=EnrolSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT, 400: ErrorSerializer},
+    )
+    def post(self, request):
+        data = self.parsed(EnrolSerializer)
+        return self.idempotent(lambda: self._enrol(data))
+
+    def _enrol(self, data):
+        try:
+            member, created = member_enrol(
+                mobile=data["mobile"], actor=f"terminal:{self.terminal.pk}"
+            )
+        except InvalidMobile as error:
+            raise ApiError(InvalidMobile.code, str(error), field="mobile") from error
+        return (201 if created else 200), {
+            "member_no": member.member_no,
+            "mobile": mask_mobile(member.mobile),
+            "created": created,
+        }
+
+
+class MemberBalanceView(PosView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, 404: ErrorSerializer})
+    def get(self, request, member_no: str):
+        member = _member_or_404(member_no)
+        accounts = _balances(member)
+        now = timezone.now()
+        standard = accounts[Account.Kind.STANDARD]
+        expiring = (
+            PointLot.objects.filter(
+                account=standard,
+                remaining__gt=0,
+                expires_at__gt=now,
+                expires_at__lte=now + timedelta(days=90),
+            )
+            .order_by("expires_at")
+            .values_list("expires_at", "remaining")[:100]
+        )
+        return Response(
+            {
+                "member_no": member.member_no,
+                "mobile": mask_mobile(member.mobile),
+                "balance": standard.balance,
+                "spendable": spendable_balance(standard, now=now),
+                "green_balance": accounts[Account.Kind.GREEN].balance,
+                "expiring_within_90_days": [
+                    {"expires_at": timezone.localtime(when).isoformat(), "points": points}
+                    for when, points in expiring
+                ],
+                "points_never_expire": settings.POINTS_EXPIRY_MONTHS is None,
+            }
+        )
+
+
+def api_not_found(request, exception=None):
+    return JsonResponse(error_body("not_found", "No such API endpoint."), status=404)

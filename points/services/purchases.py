@@ -1,0 +1,392 @@
+"""Earning on purchases and taking points back on refunds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from merchants.models import Campaign, Category, Merchant, Product, Store, Terminal
+from points.models import Account, LedgerTransaction, Member, Purchase, PurchaseLine, Refund
+from points.rules import CampaignRule, LineInput, earn_for_purchase, share_of
+from points.services.accounts import issuance_account, system_account
+from points.services.bonuses import FIRST_PURCHASE, bonus_grant
+from points.services.ledger import InsufficientPoints, Overdraft, Posting, ledger_post
+
+
+class EarnError(Exception):
+    """A purchase or refund that cannot be recorded; nothing has been written."""
+
+    code = "invalid"
+    status = 400
+    field: str | None = None
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field or self.field
+
+
+class UnknownProduct(EarnError):
+    code = "unknown_sku"
+
+
+class UnknownCategory(EarnError):
+    code = "unknown_category"
+
+
+class UnknownStore(EarnError):
+    code = "unknown_store"
+    field = "store"
+
+
+class ReceiptAlreadyRecorded(EarnError):
+    code = "duplicate_receipt"
+    status = 409
+    field = "receipt_no"
+
+
+class PurchaseNotFound(EarnError):
+    code = "receipt_not_found"
+    status = 404
+    field = "receipt_no"
+
+
+class RefundExceedsPurchase(EarnError):
+    code = "refund_exceeds_purchase"
+    status = 422
+
+
+@dataclass(frozen=True)
+class LineRequest:
+    line_no: int
+    quantity: int
+    amount_fen: int
+    sku: str | None = None
+    category: str | None = None
+
+
+@dataclass(frozen=True)
+class RefundLineRequest:
+    line_no: int
+    quantity: int
+
+
+def campaign_rules(merchant: Merchant, on: date) -> list[CampaignRule]:
+    campaigns = Campaign.objects.filter(
+        merchant=merchant, active=True, starts_on__lte=on, ends_on__gte=on
+    ).prefetch_related("categories")
+    return [
+        CampaignRule(
+            id=c.pk,
+            name=c.name,
+            multiplier=c.multiplier,
+            starts_on=c.starts_on,
+            ends_on=c.ends_on,
+            category_slugs=frozenset(cat.slug for cat in c.categories.all()),
+            cap_per_order=c.cap_per_order,
+            stackable=c.stackable,
+        )
+        for c in campaigns
+    ]
+
+
+def _resolve_lines(merchant: Merchant, lines: Sequence[LineRequest]):
+    skus = {line.sku for line in lines if line.sku}
+    products = (
+        {
+            p.sku: p
+            for p in Product.objects.filter(
+                merchant=merchant, sku__in=skus, active=True
+            ).select_related("category")
+        }
+        if skus
+        else {}
+    )
+    slugs = {line.category for line in lines if line.category}
+    categories = (
+        {c.slug: c for c in Category.objects.filter(merchant=merchant, slug__in=slugs)}
+        if slugs
+        else {}
+    )
+    resolved = []
+    for index, line in enumerate(lines):
+        if line.sku:
+            product = products.get(line.sku)
+            if product is None:
+                raise UnknownProduct(
+                    f"Unknown SKU {line.sku!r} at this merchant.", field=f"lines[{index}].sku"
+                )
+            resolved.append((line, product, product.category))
+        else:
+            category = categories.get(line.category)
+            if category is None:
+                raise UnknownCategory(
+                    f"Unknown category {line.category!r} at this merchant.",
+                    field=f"lines[{index}].category",
+                )
+            resolved.append((line, None, category))
+    return resolved
+
+
+def _member_accounts(member: Member) -> dict[str, Account]:
+    return {a.kind: a for a in Account.objects.filter(member=member)}
+
+
+def earn_postings(
+    merchant: Merchant, accounts: dict[str, Account], points: int, green_points: int, sign: int = 1
+) -> list[Posting]:
+    """Member +points / issuer -points (and the same for green points); sign -1 reverses."""
+    postings = []
+    if points:
+        postings += [
+            Posting(accounts[Account.Kind.STANDARD], sign * points),
+            Posting(issuance_account(merchant), -sign * points),
+        ]
+    if green_points:
+        postings += [
+            Posting(accounts[Account.Kind.GREEN], sign * green_points),
+            Posting(system_account(Account.Kind.GREEN_ISSUANCE, merchant), -sign * green_points),
+        ]
+    return postings
+
+
+def purchase_record(
+    *,
+    merchant: Merchant,
+    member: Member,
+    receipt_no: str,
+    occurred_at: datetime,
+    lines: Sequence[LineRequest],
+    store: Store | None = None,
+    terminal: Terminal | None = None,
+    actor: str = "system",
+    source: str = Purchase.Source.API,
+) -> Purchase:
+    """Record a purchase and credit its points (and green points) to the member.
+
+    The receipt number is unique per merchant: recording the same receipt again returns the
+    original purchase with `replayed = True`. Joins the caller's transaction.
+    """
+    resolved = _resolve_lines(merchant, lines)
+    on = timezone.localdate(occurred_at)
+    earned = earn_for_purchase(
+        lines=[
+            LineInput(
+                line_no=line.line_no,
+                quantity=line.quantity,
+                amount_fen=line.amount_fen,
+                category_slug=category.slug,
+                category_multiplier=category.multiplier,
+                carbon_saved_g_per_unit=product.carbon_saved_g
+                if product and product.is_green
+                else 0,
+            )
+            for line, product, category in resolved
+        ],
+        points_per_yuan=merchant.points_per_yuan,
+        campaigns=campaign_rules(merchant, on),
+        on=on,
+    )
+    with transaction.atomic(savepoint=False):
+        existing = Purchase.objects.filter(merchant=merchant, receipt_no=receipt_no).first()
+        if existing is not None:
+            existing.replayed = True
+            return existing
+        txn = None
+        postings = earn_postings(
+            merchant, _member_accounts(member), earned.points, earned.green_points
+        )
+        if postings:
+            txn = ledger_post(
+                kind=LedgerTransaction.Kind.EARN,
+                idempotency_key=f"purchase:{merchant.pk}:{receipt_no}",
+                postings=postings,
+                merchant=merchant,
+                member=member,
+                reference=receipt_no,
+                reason="purchase",
+                actor=actor,
+                breakdown=earned.breakdown(),
+            )
+            if txn.replayed:  # a concurrent request recorded this receipt first
+                raise ReceiptAlreadyRecorded("This receipt has already been recorded.")
+        first_purchase = not Purchase.objects.filter(member=member).exists()
+        purchase = Purchase.objects.create(
+            merchant=merchant,
+            store=store or (terminal.store if terminal else None),
+            terminal=terminal,
+            member=member,
+            receipt_no=receipt_no,
+            occurred_at=occurred_at,
+            total_fen=sum(line.amount_fen for line in lines),
+            points=earned.points,
+            green_points=earned.green_points,
+            carbon_saved_g=earned.carbon_saved_g,
+            transaction=txn,
+            source=source,
+        )
+        by_line = {item.line_no: item for item in earned.lines}
+        PurchaseLine.objects.bulk_create(
+            [
+                PurchaseLine(
+                    purchase=purchase,
+                    line_no=line.line_no,
+                    product=product,
+                    category=category,
+                    quantity=line.quantity,
+                    amount_fen=line.amount_fen,
+                    points=by_line[line.line_no].points,
+                    green_points=by_line[line.line_no].green_points,
+                    carbon_saved_g=by_line[line.line_no].carbon_saved_g,
+                )
+                for line, product, category in resolved
+            ]
+        )
+        if first_purchase:
+            purchase.bonus = bonus_grant(member=member, kind=FIRST_PURCHASE, actor=actor)
+        Member.objects.filter(pk=member.pk).update(last_activity_at=timezone.now())
+    purchase.replayed = False
+    return purchase
+
+
+def refund_policy() -> Refund.Policy:
+    return Refund.Policy(getattr(settings, "REFUND_POLICY", Refund.Policy.ALLOW_NEGATIVE))
+
+
+def purchase_refund(
+    *,
+    merchant: Merchant,
+    receipt_no: str,
+    refund_no: str,
+    lines: Sequence[RefundLineRequest],
+    actor: str = "system",
+    policy: Refund.Policy | None = None,
+) -> Refund:
+    """Take back exactly the points (and green points) of the refunded units.
+
+    Partial and repeated refunds add up to what the line earned (`share_of`). Under
+    `allow_negative` the member's balance may go negative (a debt repaid by later earnings;
+    redemption is blocked meanwhile); under `cap_at_balance` only what is left is taken. The
+    policy is recorded on the ledger transaction. A repeated refund_no returns the original.
+    """
+    policy = Refund.Policy(policy or refund_policy())
+    with transaction.atomic(savepoint=False):
+        purchase = (
+            Purchase.objects.select_for_update()
+            .select_related("member", "transaction")
+            .filter(merchant=merchant, receipt_no=receipt_no)
+            .first()
+        )
+        if purchase is None:
+            raise PurchaseNotFound("No purchase with this receipt number at this merchant.")
+        existing = Refund.objects.filter(purchase=purchase, refund_no=refund_no).first()
+        if existing is not None:
+            existing.replayed = True
+            return existing
+        bought = {line.line_no: line for line in purchase.lines.all()}
+        points = green_points = 0
+        refunded_lines = []
+        seen = set()
+        for index, request in enumerate(lines):
+            line = bought.get(request.line_no)
+            if line is None or request.line_no in seen:
+                raise RefundExceedsPurchase(
+                    f"Line {request.line_no} is not on this receipt (or is named twice).",
+                    field=f"lines[{index}].line_no",
+                )
+            seen.add(request.line_no)
+            if line.refunded_quantity + request.quantity > line.quantity:
+                raise RefundExceedsPurchase(
+                    f"Line {line.line_no}: {line.quantity} bought, {line.refunded_quantity} "
+                    f"already refunded; {request.quantity} more is too many.",
+                    field=f"lines[{index}].quantity",
+                )
+            line_points = share_of(
+                line.points, line.quantity, line.refunded_quantity, request.quantity
+            )
+            line_green = share_of(
+                line.green_points, line.quantity, line.refunded_quantity, request.quantity
+            )
+            points += line_points
+            green_points += line_green
+            refunded_lines.append(
+                {
+                    "line_no": line.line_no,
+                    "quantity": request.quantity,
+                    "points": line_points,
+                    "green_points": line_green,
+                }
+            )
+        txn, taken, green_taken = _reverse_earn(
+            purchase=purchase,
+            refund_no=refund_no,
+            points=points,
+            green_points=green_points,
+            policy=policy,
+            actor=actor,
+            lines=refunded_lines,
+        )
+        for item in refunded_lines:
+            PurchaseLine.objects.filter(purchase=purchase, line_no=item["line_no"]).update(
+                refunded_quantity=F("refunded_quantity") + item["quantity"]
+            )
+        refund = Refund.objects.create(
+            purchase=purchase,
+            refund_no=refund_no,
+            lines=refunded_lines,
+            points=taken,
+            green_points=green_taken,
+            points_due=points,
+            policy=policy,
+            transaction=txn,
+        )
+        Member.objects.filter(pk=purchase.member_id).update(last_activity_at=timezone.now())
+    refund.replayed = False
+    return refund
+
+
+def _reverse_earn(*, purchase, refund_no, points, green_points, policy, actor, lines):
+    accounts = _member_accounts(purchase.member)
+    wanted = {Account.Kind.STANDARD: points, Account.Kind.GREEN: green_points}
+    overdraft = Overdraft.ALLOW if policy == Refund.Policy.ALLOW_NEGATIVE else Overdraft.REFUSE
+    for _attempt in range(3):
+        postings = earn_postings(
+            purchase.merchant,
+            accounts,
+            wanted[Account.Kind.STANDARD],
+            wanted[Account.Kind.GREEN],
+            sign=-1,
+        )
+        if not postings:
+            return None, 0, 0
+        try:
+            txn = ledger_post(
+                kind=LedgerTransaction.Kind.REFUND,
+                idempotency_key=f"refund:{purchase.pk}:{refund_no}",
+                postings=postings,
+                merchant=purchase.merchant,
+                member=purchase.member,
+                reference=f"{purchase.receipt_no}/{refund_no}",
+                reason="refund",
+                actor=actor,
+                reverses=purchase.transaction,
+                overdraft=overdraft,
+                breakdown={
+                    "policy": policy.value,
+                    "points_due": points,
+                    "green_points_due": green_points,
+                    "points": wanted[Account.Kind.STANDARD],
+                    "green_points": wanted[Account.Kind.GREEN],
+                    "lines": lines,
+                },
+            )
+            return txn, wanted[Account.Kind.STANDARD], wanted[Account.Kind.GREEN]
+        except InsufficientPoints as short:
+            # cap_at_balance: take only what the member still has on that account.
+            wanted[short.account.kind] = short.available
+    raise AssertionError("unreachable: each retry caps one more account")  # pragma: no cover
