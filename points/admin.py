@@ -9,6 +9,9 @@ from .models import (
     LotAllocation,
     Member,
     PointLot,
+    Purchase,
+    PurchaseLine,
+    Refund,
 )
 
 
@@ -91,3 +94,59 @@ class LotAllocationAdmin(ReadOnlyAdmin):
 @admin.register(LedgerSeal)
 class LedgerSealAdmin(ReadOnlyAdmin):
     list_display = ("id", "transaction", "hash", "sealed_at")
+
+
+class PurchaseLineInline(admin.TabularInline):
+    model = PurchaseLine
+    fields = (
+        "line_no",
+        "product",
+        "category",
+        "quantity",
+        "amount_fen",
+        "points",
+        "green_points",
+        "refunded_quantity",
+    )
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Purchase)
+class PurchaseAdmin(ReadOnlyAdmin):
+    list_display = (
+        "receipt_no",
+        "merchant",
+        "store",
+        "member",
+        "occurred_at",
+        "total_fen",
+        "points",
+        "green_points",
+        "source",
+    )
+    list_filter = ("source", "merchant")
+    search_fields = ("receipt_no", "member__member_no")
+    date_hierarchy = "occurred_at"
+    list_select_related = ("merchant", "store", "member")
+    inlines = [PurchaseLineInline]
+
+
+@admin.register(Refund)
+class RefundAdmin(ReadOnlyAdmin):
+    list_display = (
+        "refund_no",
+        "purchase",
+        "points",
+        "points_due",
+        "green_points",
+        "policy",
+        "created_at",
+    )
+    list_filter = ("policy",)
+    search_fields = ("refund_no", "purchase__receipt_no")
+    list_select_related = ("purchase",)

@@ -63,7 +63,12 @@ def _first_validation_error(detail, path: str = "") -> tuple[str | None, str]:
     """The first field path and message of a (nested) DRF validation error."""
     if isinstance(detail, dict):
         for key, value in detail.items():
-            name = path if key == "non_field_errors" else (f"{path}.{key}" if path else str(key))
+            if key == "non_field_errors":
+                name = path
+            elif isinstance(key, int):  # a list's item, e.g. lines[0]
+                name = f"{path}[{key}]"
+            else:
+                name = f"{path}.{key}" if path else str(key)
             return _first_validation_error(value, name)
     if isinstance(detail, list):
         for index, value in enumerate(detail):

@@ -23,6 +23,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "axes",
     # Ours, in import order: merchants <- points <- redemption <- reports.
     "merchants",
@@ -174,6 +175,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Points for purchases at coalition merchants.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The docs page's assets are served from our static files: no CDN needed.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Jifen domain settings --------------------------------------------------------------

@@ -277,7 +277,7 @@ def purchase_refund(
     policy = Refund.Policy(policy or refund_policy())
     with transaction.atomic(savepoint=False):
         purchase = (
-            Purchase.objects.select_for_update()
+            Purchase.objects.select_for_update(of=("self",))
             .select_related("member", "transaction")
             .filter(merchant=merchant, receipt_no=receipt_no)
             .first()

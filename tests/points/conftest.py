@@ -1,0 +1,65 @@
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from merchants.models import Campaign, Category, Merchant, Product, Store, Terminal
+
+POS_KEY = "jf_test_key_merchant_a_0001"
+OTHER_KEY = "jf_test_key_merchant_b_0001"
+
+
+def make_shop(slug: str, key: str):
+    merchant = Merchant.objects.create(name=f"Shop {slug}", slug=slug)
+    store = Store.objects.create(merchant=merchant, name="Main", code="main")
+    terminal = Terminal(store=store, name="Till 1")
+    terminal.set_key(key)
+    terminal.save()
+    notebooks = Category.objects.create(merchant=merchant, name="Notebooks", slug="notebooks")
+    Category.objects.create(merchant=merchant, name="Pens", slug="pens")
+    Category.objects.create(merchant=merchant, name="Tea", slug="tea", multiplier=Decimal("1.5"))
+    Product.objects.create(
+        merchant=merchant,
+        sku="GREEN-NB-01",
+        name="Recycled notebook",
+        category=notebooks,
+        price_fen=1280,
+        is_green=True,
+        carbon_saved_g=300,
+    )
+    today = timezone.localdate()
+    campaign = Campaign.objects.create(
+        merchant=merchant,
+        name="开学季",
+        starts_on=today - timedelta(days=5),
+        ends_on=today + timedelta(days=5),
+        multiplier=Decimal("2"),
+    )
+    campaign.categories.add(notebooks)
+    return terminal
+
+
+@pytest.fixture
+def shop(db):
+    return make_shop("shop-a", POS_KEY)
+
+
+@pytest.fixture
+def other_shop(db):
+    return make_shop("shop-b", OTHER_KEY)
+
+
+@pytest.fixture
+def pos(shop):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {POS_KEY}")
+    return client
+
+
+@pytest.fixture
+def other_pos(other_shop):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {OTHER_KEY}")
+    return client
