@@ -219,3 +219,24 @@ class Campaign(models.Model):
     def clean(self):
         if self.starts_on and self.ends_on and self.ends_on < self.starts_on:
             raise ValidationError({"ends_on": _("A campaign cannot end before it starts.")})
+
+
+class MerchantMembership(models.Model):
+    """Links a back-office user to the one merchant whose data they may see and change."""
+
+    user = models.OneToOneField(
+        "auth.User",
+        on_delete=models.CASCADE,
+        related_name="merchant_membership",
+        verbose_name=_("user"),
+    )
+    merchant = models.ForeignKey(
+        Merchant, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("merchant")
+    )
+
+    class Meta:
+        verbose_name = _("merchant membership")
+        verbose_name_plural = _("merchant memberships")
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.merchant}"

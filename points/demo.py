@@ -3,7 +3,9 @@
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 
+from merchants.models import MerchantMembership
 from points.models import Community, Member, Purchase
 from points.services.accounts import member_create
 from points.services.purchases import LineRequest, purchase_record
@@ -31,9 +33,15 @@ def seed_demo(context: dict) -> None:
     )
     demo = _member("demo", password, member_no="M00000001", community=school)
     context["demo_member"] = demo
-    for username in ("merchant", "merchant2"):
-        _user(username, password, is_staff=True)
-    _user("staff", password, is_staff=True)
+    roles = {
+        group.name: group
+        for group in Group.objects.filter(name__in=["Merchant staff", "Platform staff"])
+    }
+    for username, slug in (("merchant", "chenguang-demo"), ("merchant2", "greenleaf-demo")):
+        user = _user(username, password, is_staff=True)
+        MerchantMembership.objects.get_or_create(user=user, defaults={"merchant": merchants[slug]})
+        user.groups.add(roles["Merchant staff"])
+    _user("staff", password, is_staff=True).groups.add(roles["Platform staff"])
     _user("admin", password, is_staff=True, is_superuser=True)
     now = context["now"]
     for days_ago, slug, receipt, lines in DEMO_HISTORY:

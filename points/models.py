@@ -494,3 +494,56 @@ class ApiIdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class Notification(models.Model):
+    """A message in a member's inbox (and, when they have an email address, a mail)."""
+
+    class Kind(models.TextChoices):
+        EXPIRY_REMINDER = "expiry_reminder", _("Expiry reminder")
+        WIN_BACK = "win_back", _("Exclusive offer")
+        REPORT_READY = "report_ready", _("Report ready")
+        POINTS = "points", _("Points")
+        REDEMPTION = "redemption", _("Redemption")
+
+    class EmailStatus(models.TextChoices):
+        NONE = "none", _("No email")
+        PENDING = "pending", _("Waiting to be sent")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    member = models.ForeignKey(
+        Member, on_delete=models.CASCADE, related_name="notifications", verbose_name=_("member")
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    title = models.CharField(_("title"), max_length=200)
+    body = models.TextField(_("body"), blank=True)
+    link = models.CharField(_("link"), max_length=300, blank=True)
+    # Makes "never twice" a database guarantee, e.g. "expiry:30:<lot ids>".
+    dedupe_key = models.CharField(
+        _("dedupe key"), max_length=200, null=True, blank=True, unique=True
+    )
+    email_status = models.CharField(
+        _("email status"), max_length=10, choices=EmailStatus.choices, default=EmailStatus.NONE
+    )
+    email_attempts = models.PositiveSmallIntegerField(_("email attempts"), default=0)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        indexes = [
+            models.Index(fields=["member", "-created_at"], name="notification_inbox"),
+            models.Index(
+                fields=["member"], condition=Q(read_at__isnull=True), name="notification_unread"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_read(self) -> bool:
+        return self.read_at is not None
