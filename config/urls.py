@@ -12,5 +12,6 @@ urlpatterns = [
     path("", include("points.urls")),
 ]
 
+handler403 = "points.views.permission_denied"
 handler404 = "points.views.page_not_found"
 handler500 = "points.views.server_error"

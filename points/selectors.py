@@ -191,3 +191,65 @@ def _check_seal_chain(report: LedgerReport, *, batch_size: int) -> None:
             report.sealed += 1
         last_id = seals[-1].pk
     report.unsealed = report.transactions - report.sealed
+
+
+def member_movements(member: Member, *, kind: str | None = None, month: str | None = None):
+    """Every entry on the member's accounts, newest first, with the balance after it.
+
+    The running balance is a window function over the account's whole history, computed by
+    the database, then filtered: filtering never changes a row's balance after.
+    """
+    from django.db.models import Window
+
+    rows = (
+        LedgerEntry.objects.filter(account__member=member)
+        .select_related("transaction__merchant", "account")
+        .annotate(
+            balance_after=Window(
+                Sum("points"),
+                partition_by=[F("account_id")],
+                order_by=[F("transaction_id").asc(), F("id").asc()],
+            )
+        )
+        .order_by("-transaction__created_at", "-transaction_id", "-id")
+    )
+    condition = Q()
+    if kind:
+        condition &= Q(transaction__kind=kind)
+    if month:
+        year, number = (int(part) for part in month.split("-"))
+        start = timezone.make_aware(datetime(year, number, 1))
+        end = timezone.make_aware(datetime(year + number // 12, number % 12 + 1, 1))
+        condition &= Q(transaction__created_at__gte=start, transaction__created_at__lt=end)
+    if condition:
+        # A filter that mentions the window is applied after it (Django wraps the query);
+        # a plain filter would run before it and restart every running balance at zero.
+        # (c AND b IS NULL) OR (c AND b IS NOT NULL) is just c, applied after the window.
+        rows = rows.filter(
+            (condition & Q(balance_after__isnull=True))
+            | (condition & Q(balance_after__isnull=False))
+        )
+    return rows
+
+
+def expiring_lots(account: Account, *, days: int = 90, now: datetime | None = None):
+    """(expires_at, points) of open lots expiring within `days`, soonest first."""
+    from datetime import timedelta
+
+    now = now or timezone.now()
+    return (
+        PointLot.objects.filter(
+            account=account,
+            remaining__gt=0,
+            expires_at__gt=now,
+            expires_at__lte=now + timedelta(days=days),
+        )
+        .order_by("expires_at")
+        .values_list("expires_at", "remaining")
+    )
+
+
+def unread_notification_count(member: Member) -> int:
+    from points.models import Notification
+
+    return Notification.objects.filter(member=member, read_at__isnull=True).count()

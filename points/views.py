@@ -1,22 +1,193 @@
-from django.contrib.auth.decorators import login_required
-from django.db import DatabaseError, connection
-from django.http import JsonResponse
-from django.shortcuts import render
-from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+import csv
 
-from points.models import Member
-from points.selectors import member_balances, recent_transactions
+import segno
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db import DatabaseError, connection
+from django.http import Http404, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from points.dashboard import sections_for
+from points.forms import HistoryFilterForm, SignUpForm
+from points.models import Account, Member, Notification
+from points.selectors import expiring_lots, member_movements, recent_transactions
+from points.services.notifications import notifications_mark_read
+from points.services.signup import member_sign_up
+
+HISTORY_PAGE_SIZE = 20
+
+
+def member_for(request) -> Member | None:
+    if not request.user.is_authenticated:
+        return None
+    if not hasattr(request, "_member_cache"):
+        request._member_cache = Member.objects.filter(user=request.user).first()
+    return request._member_cache
+
+
+def member_required(view):
+    """Log in first; a login without a member card gets a friendly page, not an error."""
+
+    @login_required
+    def wrapped(request, *args, **kwargs):
+        member = member_for(request)
+        if member is None:
+            return render(request, "points/no_member.html", status=403)
+        return view(request, member, *args, **kwargs)
+
+    wrapped.__name__ = view.__name__
+    wrapped.__doc__ = view.__doc__
+    return wrapped
+
+
+def member_card_svg(member: Member) -> str:
+    """The member number as an SVG QR code, for the cashier's scanner."""
+    return segno.make(member.member_no, error="m").svg_inline(
+        scale=4, dark="#222", title=member.member_no
+    )
 
 
 @login_required
 def dashboard(request):
-    member = Member.objects.filter(user=request.user).first()
-    context = {"member": member}
-    if member is not None:
-        context["balances"] = member_balances(member)
-        context["recent"] = recent_transactions(member)
+    member = member_for(request)
+    if member is None:
+        return render(request, "points/no_member.html")
+    accounts = {a.kind: a for a in Account.objects.filter(member=member)}
+    standard = accounts[Account.Kind.STANDARD]
+    context = {
+        "member": member,
+        "balances": {kind: account.balance for kind, account in accounts.items()},
+        "in_debt": standard.balance < 0,
+        "never_expire": settings.POINTS_EXPIRY_MONTHS is None,
+        "expiring": list(expiring_lots(standard)[:10]),
+        "recent": recent_transactions(member),
+        "card_svg": member_card_svg(member),
+        "sections": sections_for(member),
+    }
     return render(request, "points/dashboard.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def sign_up(request):
+    if request.user.is_authenticated:
+        return redirect("dashboard")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        member, bonus = member_sign_up(
+            username=form.cleaned_data["username"],
+            password=form.cleaned_data["password1"],
+            email=form.cleaned_data.get("email") or "",
+            mobile=form.cleaned_data.get("mobile"),
+        )
+        login(request, member.user, backend="django.contrib.auth.backends.ModelBackend")
+        if bonus is not None:
+            points = bonus.breakdown.get("points", 0)
+            messages.success(
+                request,
+                _("Welcome! %(points)d sign-up bonus points are in your account.")
+                % {"points": points},
+            )
+        else:
+            messages.success(request, _("Welcome to Jifen!"))
+        return redirect("dashboard")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@member_required
+def history(request, member):
+    form = HistoryFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    movements = member_movements(
+        member, kind=filters.get("kind") or None, month=filters.get("month") or None
+    )
+    if request.GET.get("format") == "csv":
+        return _history_csv(member, movements)
+    page = Paginator(movements, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "points/history.html",
+        {
+            "member": member,
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+        },
+    )
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _history_csv(member, movements):
+    writer = csv.writer(_Echo())
+    header = [
+        _("Time"),
+        _("Kind"),
+        _("Account"),
+        _("Merchant"),
+        _("Reference"),
+        _("Reason"),
+        _("Points"),
+        _("Balance after"),
+    ]
+
+    def rows():
+        yield "\ufeff" + writer.writerow(header)  # BOM: Excel opens the Chinese correctly
+        for entry in movements.iterator(chunk_size=500):
+            txn = entry.transaction
+            yield writer.writerow(
+                [
+                    timezone.localtime(txn.created_at).isoformat(),
+                    txn.get_kind_display(),
+                    entry.account.get_kind_display(),
+                    txn.merchant.name if txn.merchant else "",
+                    txn.reference,
+                    txn.reason,
+                    entry.points,
+                    entry.balance_after,
+                ]
+            )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="jifen-{member.member_no}-history.csv"'
+    return response
+
+
+@member_required
+def notifications(request, member):
+    page = Paginator(
+        Notification.objects.filter(member=member).order_by("-created_at", "-id"), 20
+    ).get_page(request.GET.get("page"))
+    return render(request, "points/notifications.html", {"member": member, "page": page})
+
+
+@require_POST
+@member_required
+def notification_read(request, member, pk):
+    if not Notification.objects.filter(member=member, pk=pk).exists():
+        raise Http404
+    notifications_mark_read(member=member, ids=[pk])
+    link = Notification.objects.filter(pk=pk).values_list("link", flat=True).first()
+    return HttpResponseRedirect(link if link and link.startswith("/") else reverse("notifications"))
+
+
+@require_POST
+@member_required
+def notifications_read_all(request, member):
+    notifications_mark_read(member=member)
+    return redirect("notifications")
 
 
 @require_GET
@@ -36,6 +207,10 @@ def healthz(request):
 
 def page_not_found(request, exception):
     return render(request, "404.html", status=404)
+
+
+def permission_denied(request, exception):
+    return render(request, "403.html", status=403)
 
 
 def server_error(request):

@@ -34,10 +34,12 @@ def ledger_ok():
 
 @pytest.fixture
 def make_member(db):
-    def make(username=None, **fields):
+    def make(username=None, email="", **fields):
         _counter["n"] += 1
         username = username or f"member{_counter['n']}"
-        return member_user_create(username=username, password="pw-12345-long", **fields)
+        return member_user_create(
+            username=username, password="pw-12345-long", email=email, **fields
+        )
 
     return make
 
