@@ -26,7 +26,8 @@ HISTORY_PAGE_SIZE = 20
 
 
 def member_for(request) -> Member | None:
-    if not request.user.is_authenticated:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
         return None
     if not hasattr(request, "_member_cache"):
         request._member_cache = Member.objects.filter(user=request.user).first()
