@@ -9,6 +9,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("points.urls")),
+    path("", include("redemption.urls")),
 ]
 
 handler404 = "points.views.page_not_found"
