@@ -1,0 +1,162 @@
+"""Reads of the catalog: what is on offer, at what price today, and when a member can afford it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from django.db.models import Prefetch, Q, QuerySet, Sum
+from django.utils import timezone
+
+from points.models import Account, Member, Purchase
+from points.selectors import spendable_balance
+from points.services.ledger import add_months
+from redemption.models import PriceSchedule, Redemption, Reward, RewardPriceChange, Voucher
+from redemption.pricing import Price, ScheduleRule, reward_price_on
+
+SAVINGS_WINDOW_MONTHS = 6
+# Base earn rate (DESIGN: 1 point per whole yuan); campaigns only make a projection shorter.
+POINTS_PER_YUAN_FOR_PROJECTION = 1
+
+
+def pricing_day(now: datetime | None = None) -> date:
+    """Prices change at midnight in the site's time zone (Asia/Shanghai)."""
+    return timezone.localdate(now or timezone.now())
+
+
+def rewards_available(*, now: datetime | None = None) -> QuerySet[Reward]:
+    """Rewards a member can see and redeem now (sold-out ones included, marked as such)."""
+    now = now or timezone.now()
+    return (
+        Reward.objects.filter(active=True, merchant__active=True)
+        .filter(Q(active_from__isnull=True) | Q(active_from__lte=now))
+        .filter(Q(active_until__isnull=True) | Q(active_until__gt=now))
+        .select_related("merchant", "category")
+        .order_by("merchant__name", "points_price", "id")
+    )
+
+
+def schedule_rules(merchant_ids: Iterable[int], *, on: date) -> list[ScheduleRule]:
+    """Active schedules of these merchants that could apply on `on` (three queries)."""
+    schedules = (
+        PriceSchedule.objects.filter(merchant_id__in=set(merchant_ids), active=True)
+        .filter(Q(starts_on__isnull=True) | Q(starts_on__lte=on))
+        .filter(Q(ends_on__isnull=True) | Q(ends_on__gte=on))
+        .prefetch_related(
+            Prefetch("rewards", queryset=Reward.objects.only("id")),
+            Prefetch("categories"),
+        )
+    )
+    return [schedule.as_rule() for schedule in schedules]
+
+
+def reward_prices(rewards: Sequence[Reward], *, on: date | None = None) -> dict[int, Price]:
+    """Today's price of each reward, the best applicable schedule winning."""
+    on = on or pricing_day()
+    rules = schedule_rules({r.merchant_id for r in rewards}, on=on) if rewards else []
+    return {
+        reward.pk: reward_price_on(
+            base_points=reward.points_price,
+            reward_id=reward.pk,
+            category_id=reward.category_id,
+            merchant_id=reward.merchant_id,
+            schedules=rules,
+            on=on,
+        )
+        for reward in rewards
+    }
+
+
+def reward_price(reward: Reward, *, on: date | None = None) -> Price:
+    return reward_prices([reward], on=on)[reward.pk]
+
+
+def reward_price_history(reward: Reward) -> QuerySet[RewardPriceChange]:
+    return reward.price_changes.order_by("-changed_at", "-id")
+
+
+def member_redemptions(member: Member) -> QuerySet[Redemption]:
+    return (
+        Redemption.objects.filter(member=member)
+        .select_related("merchant", "reward")
+        .prefetch_related(Prefetch("vouchers", queryset=Voucher.objects.order_by("id")))
+        .order_by("-created_at", "-id")
+    )
+
+
+def member_units_held(member: Member, reward: Reward) -> int:
+    """Units of `reward` the member holds (confirmed or fulfilled; cancelled ones are free)."""
+    total = (
+        Redemption.objects.filter(member=member, reward=reward)
+        .exclude(status=Redemption.Status.CANCELLED)
+        .aggregate(total=Sum("quantity"))["total"]
+    )
+    return total or 0
+
+
+def member_spendable_points(member: Member, *, now: datetime | None = None) -> int:
+    account = Account.objects.filter(member=member, kind=Account.Kind.STANDARD).first()
+    if account is None or account.balance < 0:
+        return 0
+    return spendable_balance(account, now=now)
+
+
+def average_monthly_spend_fen(member: Member, *, now: datetime | None = None) -> int:
+    """The member's purchases over the last six months, divided by six (integer fen)."""
+    now = now or timezone.now()
+    since = add_months(now, -SAVINGS_WINDOW_MONTHS)
+    total = Purchase.objects.filter(
+        member=member, occurred_at__gt=since, occurred_at__lte=now
+    ).aggregate(total=Sum("total_fen"))["total"]
+    return max(total or 0, 0) // SAVINGS_WINDOW_MONTHS
+
+
+@dataclass(frozen=True)
+class SavingsProjection:
+    """How far a member is from a reward: 0 months = affordable now; None = no recent spend."""
+
+    reward: Reward
+    price_points: int
+    shortfall: int
+    monthly_spend_fen: int
+    monthly_points: int
+    months: int | None
+
+
+def savings_projection(
+    *,
+    member: Member,
+    rewards: Sequence[Reward],
+    prices: dict[int, Price] | None = None,
+    now: datetime | None = None,
+) -> dict[int, SavingsProjection]:
+    """Months until each reward is affordable at the member's average spend of recent months.
+
+    "每月消费 ¥50，约 10 个月可兑换笔记本套装": ¥50 a month earns about 50 points at the base
+    rate, so a 500-point reward with nothing saved is about 10 months away.
+    """
+    now = now or timezone.now()
+    prices = prices if prices is not None else reward_prices(rewards, on=pricing_day(now))
+    spendable = member_spendable_points(member, now=now)
+    monthly_fen = average_monthly_spend_fen(member, now=now)
+    monthly_points = monthly_fen // 100 * POINTS_PER_YUAN_FOR_PROJECTION
+    projections = {}
+    for reward in rewards:
+        price = prices[reward.pk].points
+        shortfall = max(price - spendable, 0)
+        if shortfall == 0:
+            months: int | None = 0
+        elif monthly_points > 0:
+            months = -(-shortfall // monthly_points)  # ceiling division
+        else:
+            months = None
+        projections[reward.pk] = SavingsProjection(
+            reward=reward,
+            price_points=price,
+            shortfall=shortfall,
+            monthly_spend_fen=monthly_fen,
+            monthly_points=monthly_points,
+            months=months,
+        )
+    return projections

@@ -1,0 +1,1 @@
+"""Writes of the redemption app: keyword-only `<noun>_<verb>` functions (see README)."""

@@ -1,0 +1,389 @@
+"""Redeeming rewards, fulfilling and cancelling redemptions, using vouchers.
+
+Lock order, everywhere: the reward row, then the redemption row, then the member's standard
+account (the ledger locks it again, harmlessly, in the same transaction). Points move only
+through `points.services.ledger.ledger_post`:
+
+* redeem: member standard −P, `redemption:<merchant>` +P (kind "redeem");
+* member or merchant cancel: the exact reverse, `reverses=` the redeem transaction, which
+  gives back the very lots (and so the expiry dates) the redemption consumed;
+* merchant cancel also credits compensation from `issuance:<merchant>` (kind "compensation").
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from points.models import Account, LedgerTransaction, Member
+from points.selectors import spendable_balance
+from points.services.accounts import issuance_account, redemption_account
+from points.services.ledger import InsufficientPoints as LedgerInsufficientPoints
+from points.services.ledger import Posting, ledger_post
+from redemption.models import MAX_QUANTITY_PER_REDEMPTION, Redemption, Reward, Voucher
+from redemption.pricing import meets_value_floor
+from redemption.selectors import member_units_held, pricing_day, reward_price
+from redemption.services.errors import (
+    InsufficientPoints,
+    InvalidQuantity,
+    InvalidRequest,
+    LimitReached,
+    NegativeBalance,
+    NotCancellable,
+    NotFulfillable,
+    OutOfStock,
+    PriceBelowFloor,
+    RewardNotAvailable,
+    VoucherNotUsable,
+)
+
+MAX_IDEMPOTENCY_KEY_LENGTH = 100
+# No 0/O, 1/I/L: codes are read aloud and typed at a till. 16 of 31 symbols ≈ 79 bits.
+VOUCHER_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+VOUCHER_CODE_GROUPS = 4
+
+
+def voucher_code_new() -> str:
+    raw = "".join(secrets.choice(VOUCHER_ALPHABET) for _ in range(4 * VOUCHER_CODE_GROUPS))
+    return "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))
+
+
+def _validated_quantity(quantity) -> int:
+    if type(quantity) is not int or not 1 <= quantity <= MAX_QUANTITY_PER_REDEMPTION:
+        raise InvalidQuantity(
+            _("Choose a quantity from 1 to %(most)s.") % {"most": MAX_QUANTITY_PER_REDEMPTION}
+        )
+    return quantity
+
+
+def _validated_key(idempotency_key) -> str:
+    if not isinstance(idempotency_key, str) or not (
+        1 <= len(idempotency_key.strip()) <= MAX_IDEMPOTENCY_KEY_LENGTH
+    ):
+        raise InvalidRequest()
+    return idempotency_key.strip()
+
+
+def _replayed(redemption: Redemption) -> Redemption:
+    redemption.replayed = True
+    return redemption
+
+
+def reward_redeem(
+    *,
+    member: Member,
+    reward: Reward,
+    quantity: int,
+    idempotency_key: str,
+    actor: str = "member",
+    now: datetime | None = None,
+) -> Redemption:
+    """Redeem `quantity` units of `reward` for `member` at today's price; return the Redemption.
+
+    A repeated `idempotency_key` (per member) returns the original redemption with
+    `replayed = True` and changes nothing. Refusals (`RedemptionError` subclasses) write
+    nothing: bad quantity, unavailable reward, a price below the value floor, out of stock,
+    the per-member limit, a negative balance, or too few spendable points.
+    """
+    quantity = _validated_quantity(quantity)
+    key = _validated_key(idempotency_key)
+    now = now or timezone.now()
+    with transaction.atomic(durable=True):
+        existing = Redemption.objects.filter(member=member, idempotency_key=key).first()
+        if existing is not None:
+            return _replayed(existing)
+        locked = Reward.objects.select_for_update().filter(pk=reward.pk).first()
+        if locked is None:
+            raise RewardNotAvailable()
+        # A concurrent duplicate may have committed while we waited for the reward's lock.
+        existing = Redemption.objects.filter(member=member, idempotency_key=key).first()
+        if existing is not None:
+            return _replayed(existing)
+        if not locked.is_available(now):
+            raise RewardNotAvailable()
+        if not meets_value_floor(
+            points_price=locked.points_price,
+            cash_price_fen=locked.cash_price_fen,
+            face_value_fen=locked.face_value_fen,
+            floor_fen=settings.POINT_VALUE_FLOOR_FEN,
+        ):
+            raise PriceBelowFloor()
+        if locked.stock is not None and locked.stock < quantity:
+            raise OutOfStock(
+                _("Sorry, this reward is out of stock.")
+                if locked.stock == 0
+                else _("Only %(left)s left in stock.") % {"left": locked.stock}
+            )
+        if locked.per_member_limit is not None:
+            held = member_units_held(member, locked)
+            if held + quantity > locked.per_member_limit:
+                raise LimitReached(
+                    _("Each member may hold at most %(limit)s of this reward; you have %(held)s.")
+                    % {"limit": locked.per_member_limit, "held": held}
+                )
+        account = Account.objects.select_for_update().get(member=member, kind=Account.Kind.STANDARD)
+        if account.balance < 0:
+            raise NegativeBalance()
+        price = reward_price(locked, on=pricing_day(now))
+        total = price.points * quantity
+        if total > 0:
+            available = spendable_balance(account, now=now)
+            if available < total:
+                raise InsufficientPoints(
+                    _("This needs %(needed)s points; you have %(available)s.")
+                    % {"needed": total, "available": available}
+                )
+        redemption = Redemption(
+            member=member,
+            reward=locked,
+            merchant_id=locked.merchant_id,
+            idempotency_key=key,
+            quantity=quantity,
+            reward_title=locked.title,
+            base_points_price=price.base_points,
+            unit_points=price.points,
+            points_total=total,
+            percent_off=price.percent_off,
+            schedule_id=price.schedule_id,
+            schedule_name=price.schedule_name,
+            unit_cash_fen=locked.cash_price_fen,
+            cash_due_fen=locked.cash_price_fen * quantity,
+            face_value_fen=locked.face_value_fen,
+            created_at=now,
+        )
+        try:
+            with transaction.atomic():
+                redemption.save()
+        except IntegrityError:
+            # The unique (member, key) index decided: a concurrent duplicate won.
+            return _replayed(Redemption.objects.get(member=member, idempotency_key=key))
+        if total > 0:
+            try:
+                txn = ledger_post(
+                    kind=LedgerTransaction.Kind.REDEEM,
+                    idempotency_key=f"redeem:{member.pk}:{key}",
+                    postings=[
+                        Posting(account, -total),
+                        Posting(redemption_account(locked.merchant), total),
+                    ],
+                    merchant=locked.merchant,
+                    member=member,
+                    reference=f"redemption:{redemption.pk}",
+                    reason=f"{locked.title} ×{quantity}",
+                    actor=actor,
+                    breakdown={
+                        "reward": locked.pk,
+                        "quantity": quantity,
+                        "base_points": price.base_points,
+                        "unit_points": price.points,
+                        "percent_off": price.percent_off,
+                        "schedule": price.schedule_id,
+                    },
+                    now=now,
+                )
+            except LedgerInsufficientPoints as error:
+                raise InsufficientPoints(
+                    _("This needs %(needed)s points; you have %(available)s.")
+                    % {"needed": total, "available": error.available}
+                ) from error
+            redemption.ledger_transaction = txn
+            redemption.save(update_fields=["ledger_transaction"])
+        if locked.stock is not None:
+            Reward.objects.filter(pk=locked.pk).update(stock=F("stock") - quantity)
+            locked.stock -= quantity
+        if locked.kind == Reward.Kind.VOUCHER:
+            valid_until = now + timedelta(days=locked.validity_days or 0)
+            Voucher.objects.bulk_create(
+                [
+                    Voucher(
+                        redemption=redemption,
+                        code=voucher_code_new(),
+                        issued_at=now,
+                        valid_until=valid_until,
+                    )
+                    for _unit in range(quantity)
+                ]
+            )
+    redemption.replayed = False
+    return redemption
+
+
+def redemption_cancel_by_member(
+    *, redemption: Redemption, member: Member, now: datetime | None = None
+) -> Redemption:
+    """The member cancels their own confirmed, unused redemption: the exact lots come back
+    (with their original expiry dates) and the stock is restored."""
+    if redemption.member_id != member.pk:
+        raise NotCancellable(_("This redemption is not yours."))
+    return _cancel(
+        redemption=redemption,
+        by=Redemption.CancelledBy.MEMBER,
+        reason=_("Cancelled by the member"),
+        actor=f"member:{member.member_no}",
+        compensate=False,
+        now=now,
+    )
+
+
+def redemption_cancel_by_merchant(
+    *, redemption: Redemption, reason: str, actor: str = "merchant", now: datetime | None = None
+) -> Redemption:
+    """The merchant cancels (e.g. it cannot deliver): the points come back as for a member
+    cancel, and the member also receives compensation points in a separate transaction:
+    `Merchant.cancel_compensation_percent` of the price, at least 1 (none when set to 0)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidRequest(_("Give the member a reason for the cancellation."))
+    return _cancel(
+        redemption=redemption,
+        by=Redemption.CancelledBy.MERCHANT,
+        reason=reason,
+        actor=actor,
+        compensate=True,
+        now=now,
+    )
+
+
+def compensation_points_for(points_total: int, percent: int) -> int:
+    if percent <= 0:
+        return 0
+    return max(points_total * percent // 100, 1)
+
+
+def _cancel(*, redemption, by, reason, actor, compensate, now) -> Redemption:
+    now = now or timezone.now()
+    with transaction.atomic(durable=True):
+        reward = Reward.objects.select_for_update().get(pk=redemption.reward_id)
+        locked = (
+            Redemption.objects.select_for_update(of=("self",))
+            .select_related("merchant", "member", "ledger_transaction")
+            .get(pk=redemption.pk)
+        )
+        if locked.status == Redemption.Status.CANCELLED:
+            raise NotCancellable(_("This redemption is already cancelled."))
+        if locked.status != Redemption.Status.CONFIRMED:
+            raise NotCancellable(_("This redemption has been fulfilled and cannot be cancelled."))
+        if locked.vouchers.filter(used_at__isnull=False).exists():
+            raise NotCancellable(_("A voucher of this redemption has been used."))
+        account = Account.objects.select_for_update().get(
+            member_id=locked.member_id, kind=Account.Kind.STANDARD
+        )
+        merchant = locked.merchant
+        if locked.ledger_transaction is not None:
+            locked.cancel_transaction = ledger_post(
+                kind=LedgerTransaction.Kind.REDEEM_CANCEL,
+                idempotency_key=f"redeem_cancel:{locked.pk}",
+                postings=[
+                    Posting(account, locked.points_total),
+                    Posting(redemption_account(merchant), -locked.points_total),
+                ],
+                merchant=merchant,
+                member=locked.member,
+                reference=f"redemption:{locked.pk}",
+                reason=reason,
+                actor=actor,
+                reverses=locked.ledger_transaction,
+                now=now,
+            )
+        if compensate:
+            points = compensation_points_for(
+                locked.points_total, merchant.cancel_compensation_percent
+            )
+            if points:
+                locked.compensation_points = points
+                locked.compensation_transaction = ledger_post(
+                    kind=LedgerTransaction.Kind.COMPENSATION,
+                    idempotency_key=f"redeem_compensation:{locked.pk}",
+                    postings=[
+                        Posting(account, points),
+                        Posting(issuance_account(merchant), -points),
+                    ],
+                    merchant=merchant,
+                    member=locked.member,
+                    reference=f"redemption:{locked.pk}",
+                    reason=reason,
+                    actor=actor,
+                    breakdown={
+                        "percent": merchant.cancel_compensation_percent,
+                        "of_points": locked.points_total,
+                    },
+                    now=now,
+                )
+        if reward.stock is not None:
+            Reward.objects.filter(pk=reward.pk).update(stock=F("stock") + locked.quantity)
+        locked.vouchers.filter(cancelled_at__isnull=True).update(cancelled_at=now)
+        locked.status = Redemption.Status.CANCELLED
+        locked.cancelled_at = now
+        locked.cancelled_by = by
+        locked.cancel_reason = str(reason)[:255]
+        locked.save(
+            update_fields=[
+                "status",
+                "cancelled_at",
+                "cancelled_by",
+                "cancel_reason",
+                "cancel_transaction",
+                "compensation_points",
+                "compensation_transaction",
+            ]
+        )
+    return locked
+
+
+def redemption_fulfil(
+    *, redemption: Redemption, actor: str = "merchant", now: datetime | None = None
+) -> Redemption:
+    """The merchant handed over the goods or performed the service (cash due was paid)."""
+    now = now or timezone.now()
+    with transaction.atomic(durable=True):
+        locked = (
+            Redemption.objects.select_for_update(of=("self",))
+            .select_related("reward")
+            .get(pk=redemption.pk)
+        )
+        if locked.status != Redemption.Status.CONFIRMED:
+            raise NotFulfillable(
+                _("Only a confirmed redemption can be fulfilled; this one is %(status)s.")
+                % {"status": locked.get_status_display()}
+            )
+        if locked.reward.kind == Reward.Kind.VOUCHER:
+            raise NotFulfillable(
+                _("A voucher redemption is fulfilled by marking its vouchers used.")
+            )
+        locked.status = Redemption.Status.FULFILLED
+        locked.fulfilled_at = now
+        locked.save(update_fields=["status", "fulfilled_at"])
+    return locked
+
+
+def voucher_use(
+    *, voucher: Voucher, actor: str = "merchant", now: datetime | None = None
+) -> Voucher:
+    """Mark a valid voucher used; when all of a redemption's vouchers are used it is fulfilled.
+
+    Valid means: not used, not cancelled, and before `valid_until` (any hour of the day).
+    """
+    now = now or timezone.now()
+    with transaction.atomic(durable=True):
+        redemption = Redemption.objects.select_for_update().get(pk=voucher.redemption_id)
+        locked = Voucher.objects.select_for_update().get(pk=voucher.pk)
+        status = locked.status_at(now)
+        if status != "valid" or redemption.status != Redemption.Status.CONFIRMED:
+            raise VoucherNotUsable(
+                _("Voucher %(code)s cannot be used: it is %(status)s.")
+                % {"code": locked.code, "status": locked.status_label_at(now)}
+            )
+        locked.used_at = now
+        locked.used_by = actor[:120]
+        locked.save(update_fields=["used_at", "used_by"])
+        if not redemption.vouchers.filter(used_at__isnull=True).exists():
+            redemption.status = Redemption.Status.FULFILLED
+            redemption.fulfilled_at = now
+            redemption.save(update_fields=["status", "fulfilled_at"])
+    return locked

@@ -1,0 +1,191 @@
+"""Member pages of the catalog. Thin: they read through selectors and write through services."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from points.models import Member
+from redemption.forms import QuantityForm, RedeemForm
+from redemption.models import Redemption
+from redemption.pricing import point_value_hundredths_of_fen
+from redemption.selectors import (
+    member_redemptions,
+    member_spendable_points,
+    pricing_day,
+    reward_price,
+    reward_price_history,
+    reward_prices,
+    rewards_available,
+    savings_projection,
+)
+from redemption.services.errors import RedemptionError
+from redemption.services.redemptions import redemption_cancel_by_member, reward_redeem
+
+
+def _member(request) -> Member | None:
+    return Member.objects.filter(user=request.user).first()
+
+
+def _available_reward(pk: int, now):
+    reward = rewards_available(now=now).filter(pk=pk).first()
+    if reward is None:
+        raise Http404
+    return reward
+
+
+@login_required
+def reward_list(request):
+    now = timezone.now()
+    member = _member(request)
+    rewards = list(rewards_available(now=now))
+    prices = reward_prices(rewards, on=pricing_day(now))
+    projections = (
+        savings_projection(member=member, rewards=rewards, prices=prices, now=now)
+        if member is not None
+        else {}
+    )
+    rows = [
+        {"reward": reward, "price": prices[reward.pk], "projection": projections.get(reward.pk)}
+        for reward in rewards
+    ]
+    return render(request, "redemption/reward_list.html", {"member": member, "rows": rows})
+
+
+@login_required
+def reward_detail(request, pk: int):
+    now = timezone.now()
+    reward = _available_reward(pk, now)
+    member = _member(request)
+    price = reward_price(reward, on=pricing_day(now))
+    projection = (
+        savings_projection(member=member, rewards=[reward], prices={reward.pk: price}, now=now)[
+            reward.pk
+        ]
+        if member is not None
+        else None
+    )
+    context = {
+        "member": member,
+        "reward": reward,
+        "price": price,
+        "projection": projection,
+        "spendable": member_spendable_points(member, now=now) if member else 0,
+        "history": list(reward_price_history(reward)[:20]),
+        "floor_fen": settings.POINT_VALUE_FLOOR_FEN,
+        "point_value": point_value_hundredths_of_fen(
+            points_price=price.points or 1,
+            cash_price_fen=reward.cash_price_fen,
+            face_value_fen=reward.face_value_fen,
+        ),
+        "form": QuantityForm(),
+    }
+    return render(request, "redemption/reward_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def reward_redeem_view(request, pk: int):
+    """GET: the confirmation step (price, total, balance after). POST: redeem, once per token."""
+    now = timezone.now()
+    reward = _available_reward(pk, now)
+    detail_url = reverse("reward_detail", args=[reward.pk])
+    member = _member(request)
+    if member is None:
+        messages.error(request, _("This login has no member card, so it cannot redeem."))
+        return redirect(detail_url)
+    if request.method == "POST":
+        form = RedeemForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, _first_error(form))
+            return redirect(detail_url)
+        try:
+            redemption = reward_redeem(
+                member=member,
+                reward=reward,
+                quantity=form.cleaned_data["quantity"],
+                idempotency_key=f"web:{form.cleaned_data['token']}",
+                actor=f"member:{member.member_no}",
+            )
+        except RedemptionError as refusal:
+            messages.error(request, str(refusal.message))
+            return redirect(detail_url)
+        if redemption.replayed:
+            messages.info(request, _("This redemption was already made; here it is."))
+        else:
+            messages.success(
+                request,
+                _("Redeemed %(title)s for %(points)s points.")
+                % {"title": redemption.reward_title, "points": redemption.points_total},
+            )
+        return redirect(f"{reverse('my_redemptions')}#redemption-{redemption.pk}")
+    form = QuantityForm(request.GET or None)
+    if not form.is_valid():
+        messages.error(request, _first_error(form))
+        return redirect(detail_url)
+    quantity = form.cleaned_data["quantity"]
+    price = reward_price(reward, on=pricing_day(now))
+    total = price.points * quantity
+    spendable = member_spendable_points(member, now=now)
+    context = {
+        "reward": reward,
+        "price": price,
+        "quantity": quantity,
+        "total": total,
+        "cash_due_fen": reward.cash_price_fen * quantity,
+        "spendable": spendable,
+        "after": spendable - total,
+        "enough": spendable >= total,
+        "in_stock": reward.stock is None or reward.stock >= quantity,
+        "token": uuid.uuid4().hex,
+    }
+    return render(request, "redemption/reward_confirm.html", context)
+
+
+def _first_error(form) -> str:
+    for errors in form.errors.values():
+        return str(errors[0])
+    return _("Please check your input.")
+
+
+@login_required
+def my_redemptions(request):
+    member = _member(request)
+    redemptions = list(member_redemptions(member)[:100]) if member else []
+    return render(
+        request,
+        "redemption/my_redemptions.html",
+        {"member": member, "redemptions": redemptions, "now": timezone.now()},
+    )
+
+
+@login_required
+@require_POST
+def redemption_cancel(request, pk: int):
+    member = _member(request)
+    if member is None:
+        raise Http404
+    redemption = get_object_or_404(Redemption, pk=pk, member=member)
+    try:
+        redemption_cancel_by_member(redemption=redemption, member=member)
+    except RedemptionError as refusal:
+        messages.error(request, str(refusal.message))
+    else:
+        messages.success(
+            request,
+            _(
+                "Cancelled. %(points)s points are back in your account, with their original "
+                "expiry dates."
+            )
+            % {"points": redemption.points_total},
+        )
+    return redirect(f"{reverse('my_redemptions')}#redemption-{redemption.pk}")

@@ -1,0 +1,131 @@
+"""Many members racing for the last units, through real PostgreSQL connections."""
+
+import threading
+
+import pytest
+from django.core.management import call_command
+from django.db import connections
+
+from points.models import Account
+from redemption.models import Redemption
+from redemption.services.errors import OutOfStock
+from redemption.services.redemptions import reward_redeem
+from tests.points.helpers import earn
+
+pytestmark = pytest.mark.postgres
+
+
+def run_threads(target, count):
+    threads = [threading.Thread(target=target, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads)
+
+
+def test_fifty_threads_redeem_the_last_five_in_stock(
+    transactional_db, make_member, issuer, make_reward, ledger_ok
+):
+    # Given 50 members with 1,000 points each and a reward with 5 left
+    members = [make_member() for _ in range(50)]
+    for member in members:
+        earn(member, issuer, 1000)
+    reward = make_reward(points_price=500, stock=5)
+    start = threading.Barrier(50)
+    outcomes = []
+
+    # When all 50 redeem at once
+    def redeemer(n):
+        try:
+            start.wait(30)
+            reward_redeem(member=members[n], reward=reward, quantity=1, idempotency_key=f"t{n}")
+            outcomes.append("ok")
+        except OutOfStock:
+            outcomes.append("out_of_stock")
+        except Exception as error:  # noqa: BLE001 - any other outcome fails the test below
+            outcomes.append(repr(error))
+        finally:
+            connections.close_all()
+
+    run_threads(redeemer, 50)
+
+    # Then exactly 5 succeed, the stock is 0 and nobody's balance is negative
+    assert sorted(outcomes) == ["ok"] * 5 + ["out_of_stock"] * 45
+    reward.refresh_from_db()
+    assert reward.stock == 0
+    assert Redemption.objects.count() == 5
+    balances = list(Account.objects.filter(kind="standard").values_list("balance", flat=True))
+    assert min(balances) >= 0 and sorted(balances).count(500) == 5
+    ledger_ok()
+    call_command("verify_ledger")
+
+
+def test_one_member_double_submitting_from_ten_threads_makes_one_redemption(
+    transactional_db, make_member, issuer, make_reward, ledger_ok
+):
+    member = make_member()
+    earn(member, issuer, 5000)
+    reward = make_reward(points_price=500, stock=10)
+    start = threading.Barrier(10)
+    ids = []
+
+    def submitter(n):
+        try:
+            start.wait(30)
+            redemption = reward_redeem(
+                member=member, reward=reward, quantity=1, idempotency_key="same-form"
+            )
+            ids.append(redemption.pk)
+        except Exception as error:  # noqa: BLE001
+            ids.append(repr(error))
+        finally:
+            connections.close_all()
+
+    run_threads(submitter, 10)
+
+    assert len(ids) == 10 and len(set(ids)) == 1, ids
+    assert Redemption.objects.count() == 1
+    assert Account.objects.get(member=member, kind="standard").balance == 4500
+    reward.refresh_from_db()
+    assert reward.stock == 9
+    ledger_ok()
+
+
+def test_concurrent_redeems_and_cancels_keep_stock_and_ledger_consistent(
+    transactional_db, make_member, issuer, make_reward, ledger_ok
+):
+    from redemption.services.redemptions import redemption_cancel_by_member
+
+    members = [make_member() for _ in range(10)]
+    for member in members:
+        earn(member, issuer, 1000)
+    reward = make_reward(points_price=500, stock=10)
+    first = [
+        reward_redeem(member=m, reward=reward, quantity=1, idempotency_key="first") for m in members
+    ]
+    start = threading.Barrier(20)
+    errors = []
+
+    def worker(n):
+        try:
+            start.wait(30)
+            member = members[n % 10]
+            if n < 10:
+                redemption_cancel_by_member(redemption=first[n], member=member)
+            else:
+                reward_redeem(member=member, reward=reward, quantity=1, idempotency_key="second")
+        except OutOfStock:
+            pass  # a second redeem may run before any cancel has put a unit back
+        except Exception as error:  # noqa: BLE001
+            errors.append(repr(error))
+        finally:
+            connections.close_all()
+
+    run_threads(worker, 20)
+
+    assert errors == []
+    reward.refresh_from_db()
+    held = Redemption.objects.exclude(status="cancelled").count()
+    assert reward.stock + held == 10
+    ledger_ok()

@@ -1,0 +1,87 @@
+"""The savings projection: months until each reward is affordable at the recent spend rate."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from points.models import Purchase
+from redemption.selectors import average_monthly_spend_fen, savings_projection
+
+pytestmark = pytest.mark.django_db
+
+
+def buy(member, merchant, total_fen, days_ago, now):
+    n = Purchase.objects.count() + 1
+    return Purchase.objects.create(
+        merchant=merchant,
+        member=member,
+        receipt_no=f"R{n}",
+        total_fen=total_fen,
+        points=total_fen // 100,
+        green_points=0,
+        occurred_at=now - timedelta(days=days_ago),
+    )
+
+
+def test_fifty_yuan_a_month_makes_a_500_point_reward_about_ten_months_away(
+    make_member, merchant, make_reward
+):
+    # Given ¥300 spent over the last six months (¥50 a month) and no points yet
+    member = make_member()
+    now = timezone.now()
+    for month in range(6):
+        buy(member, merchant, 5000, days_ago=15 + 30 * month, now=now)
+    buy(member, merchant, 99999, days_ago=200, now=now)  # older than six months: ignored
+    notebook = make_reward(title="笔记本套装", points_price=500)
+
+    # When the projection is computed
+    projection = savings_projection(member=member, rewards=[notebook], now=now)[notebook.pk]
+
+    # Then it is 10 months at 50 points a month
+    assert (projection.monthly_spend_fen, projection.monthly_points) == (5000, 50)
+    assert (projection.shortfall, projection.months) == (500, 10)
+
+
+def test_points_already_held_shorten_the_wait_and_enough_means_zero(
+    funded_member, merchant, make_reward
+):
+    member = funded_member(260)
+    now = timezone.now()
+    buy(member, merchant, 6 * 5000, days_ago=10, now=now)
+    cheap = make_reward(points_price=200, face_value_fen=1000)
+    dear = make_reward(points_price=500)
+
+    result = savings_projection(member=member, rewards=[cheap, dear], now=now)
+
+    assert result[cheap.pk].months == 0
+    assert (result[dear.pk].shortfall, result[dear.pk].months) == (240, 5)  # ceil(240 / 50)
+
+
+def test_no_recent_spend_gives_no_estimate_rather_than_a_wrong_one(make_member, make_reward):
+    member = make_member()
+    reward = make_reward(points_price=500)
+
+    projection = savings_projection(member=member, rewards=[reward])[reward.pk]
+
+    assert (projection.months, projection.shortfall) == (None, 500)
+
+
+def test_the_average_uses_six_months_of_purchases(make_member, merchant):
+    member = make_member()
+    now = timezone.now()
+    buy(member, merchant, 1200, days_ago=1, now=now)
+
+    assert average_monthly_spend_fen(member, now=now) == 200
+
+
+def test_the_projection_appears_on_the_reward_page(client, make_member, merchant, make_reward):
+    member = make_member()
+    now = timezone.now()
+    buy(member, merchant, 30000, days_ago=20, now=now)
+    reward = make_reward(title="笔记本套装", points_price=500)
+    client.force_login(member.user)
+
+    body = client.get(f"/rewards/{reward.pk}/").content.decode()
+
+    assert "每月消费 ¥50.00，约 10 个月可兑换笔记本套装" in body
