@@ -5,3 +5,9 @@ from django.utils.translation import gettext_lazy as _
 class RedemptionConfig(AppConfig):
     name = "redemption"
     verbose_name = _("Redemption")
+
+    def ready(self):
+        from points.dashboard import register_section
+        from redemption.dashboard import SECTION
+
+        register_section(SECTION)

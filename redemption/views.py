@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from points.models import Member
-from redemption.forms import QuantityForm, RedeemForm
+from redemption.forms import CatalogFilterForm, QuantityForm, RedeemForm
 from redemption.models import Redemption
 from redemption.pricing import point_value_hundredths_of_fen
 from redemption.selectors import (
@@ -43,11 +43,31 @@ def _available_reward(pk: int, now):
     return reward
 
 
+CATALOG_LIMIT = 500
+
+
 @login_required
 def reward_list(request):
+    """Every merchant's rewards, filterable by merchant, category and "affordable now"."""
     now = timezone.now()
     member = _member(request)
-    rewards = list(rewards_available(now=now))
+    offered = list(
+        rewards_available(now=now).select_related("merchant", "category")[:CATALOG_LIMIT]
+    )
+    form = CatalogFilterForm(
+        request.GET or None,
+        merchants=sorted({(r.merchant.slug, r.merchant.name) for r in offered}, key=str),
+        categories=sorted(
+            {(r.category.slug, r.category.name) for r in offered if r.category}, key=str
+        ),
+    )
+    filters = form.cleaned_data if form.is_valid() else {}
+    rewards = [
+        r
+        for r in offered
+        if (not filters.get("merchant") or r.merchant.slug == filters["merchant"])
+        and (not filters.get("category") or (r.category and r.category.slug == filters["category"]))
+    ]
     prices = reward_prices(rewards, on=pricing_day(now))
     projections = (
         savings_projection(member=member, rewards=rewards, prices=prices, now=now)
@@ -57,8 +77,14 @@ def reward_list(request):
     rows = [
         {"reward": reward, "price": prices[reward.pk], "projection": projections.get(reward.pk)}
         for reward in rewards
+        if not filters.get("affordable")
+        or (
+            projections.get(reward.pk) and projections[reward.pk].shortfall == 0 and reward.in_stock
+        )
     ]
-    return render(request, "redemption/reward_list.html", {"member": member, "rows": rows})
+    return render(
+        request, "redemption/reward_list.html", {"member": member, "rows": rows, "form": form}
+    )
 
 
 @login_required
