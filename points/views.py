@@ -1,6 +1,5 @@
 import csv
 
-import segno
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
@@ -70,7 +69,6 @@ def dashboard(request):
         "never_expire": settings.POINTS_EXPIRY_MONTHS is None,
         "expiring": list(expiring_lots(standard)[:10]),
         "recent": recent_transactions(member),
-        "card_svg": member_card_svg(member),
         "sections": sections_for(member),
     }
     return render(request, "points/dashboard.html", context)
