@@ -416,3 +416,33 @@ def test_unreadable_file_fails_with_one_clear_line(tmp_path, content, message):
 def test_bad_batch_size_is_refused(tmp_path):
     with pytest.raises(CommandError, match="at least 1"):
         call_command("import_purchases", str(tmp_path / "x.csv"), "--batch-size", "0")
+
+
+@pytest.mark.postgres
+def test_bulk_earn_refuses_an_account_in_debt_and_writes_nothing(make_member, issuer):
+    from django.db import connection
+
+    from points.services.ledger import (
+        EARN_STAGING_COLUMNS,
+        MemberAccountInDebt,
+        ledger_bulk_earn_from_staging,
+    )
+
+    member = make_member()
+    account = standard(member)
+    Account.objects.filter(pk=account.pk).update(balance=-5)  # as a refund's debt leaves it
+    with connection.cursor() as cursor:
+        columns = ", ".join(f"{name} {kind}" for name, kind in EARN_STAGING_COLUMNS.items())
+        cursor.execute(f"CREATE TEMP TABLE stage ({columns})")
+        cursor.execute(
+            "INSERT INTO stage VALUES (nextval(pg_get_serial_sequence("
+            "'points_ledgertransaction', 'id')), 'k-1', NULL, %s, 'R1', '{}', 10, %s, %s, 0, "
+            "NULL, NULL)",
+            [member.pk, account.pk, issuer.pk],
+        )
+
+        with pytest.raises(MemberAccountInDebt):
+            ledger_bulk_earn_from_staging(staging_table="stage", reason="purchase")
+
+    assert not LedgerTransaction.objects.exists()
+    assert standard(member).balance == -5
