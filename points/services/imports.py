@@ -1,0 +1,810 @@
+"""Importing historical purchases from a CSV file (`manage.py import_purchases`).
+
+One row per purchase line::
+
+    merchant,member_no,receipt_no,occurred_at,sku,category,quantity,amount_fen
+
+Rows with the same (merchant, receipt_no) form one purchase, its lines numbered in file
+order (the rows need not be adjacent). Points are computed in Python by the same pure rules
+engine as `purchase_record` (`earn_for_purchase`, the merchant's campaigns), so an imported
+purchase has exactly the points, ledger transaction, entries and lots that recording it
+through the API would have given — except that an import grants no sign-up or first-purchase
+bonus (those follow a member's real first visit, not the loading of old receipts) and sets
+`Member.last_activity_at` to the latest imported `occurred_at` when that is newer.
+
+Writing is set-based on PostgreSQL: per batch of rows, one transaction that COPYs the
+computed purchases and lines into TEMP staging tables, drops receipts already recorded
+(anti-join), posts the ledger rows with `ledger_bulk_earn_from_staging` and inserts purchases
+and lines with INSERT ... SELECT. A crash loses at most the batch in flight; a rerun skips
+what was committed. Members with a negative balance (a refund debt) have their purchases
+posted one by one through `ledger_post`, which repays the debt from the new credit. On SQLite
+every purchase takes that one-by-one path: slower, same rows.
+
+A row that fails validation rejects its whole purchase: every row of that receipt goes to
+the rejects CSV with a reason, and nothing of it is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+from tqdm import tqdm
+
+from merchants.models import Campaign, Category, Merchant, Product
+from points.models import Account, LedgerTransaction, Member, Purchase, PurchaseLine
+from points.rules import CampaignRule, EarnResult, LineInput, earn_for_purchase
+from points.services.accounts import issuance_account, system_account
+from points.services.ledger import (
+    EARN_STAGING_COLUMNS,
+    MemberAccountInDebt,
+    ledger_bulk_earn_from_staging,
+    ledger_post,
+)
+from points.services.purchases import ReceiptAlreadyRecorded, earn_postings
+
+COLUMNS = (
+    "merchant",
+    "member_no",
+    "receipt_no",
+    "occurred_at",
+    "sku",
+    "category",
+    "quantity",
+    "amount_fen",
+)
+REJECT_COLUMNS = (*COLUMNS, "line", "reason")
+MAX_AMOUNT_FEN = 10**9
+MAX_QUANTITY = 100_000
+DEFAULT_BATCH_ROWS = 50_000
+ACTOR = "import"
+_DIGITS = re.compile(r"[0-9]+")
+_WRITE_ATTEMPTS = 3
+
+
+class ImportFileError(Exception):
+    """The file cannot be imported at all (missing, unreadable, wrong header); nothing done."""
+
+
+@dataclass
+class ImportSummary:
+    rows: int = 0
+    purchases: int = 0
+    lines: int = 0
+    points: int = 0
+    green_points: int = 0
+    already_recorded: int = 0
+    rejected_purchases: int = 0
+    rejected_rows: int = 0
+    rejects_path: Path | None = None
+
+
+@dataclass(slots=True)
+class _Row:
+    line: int  # physical line of the file, the header being line 1
+    values: list[str]  # in COLUMNS order, padded with "" when columns are missing
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _MemberRef:
+    id: int
+    standard_account_id: int
+    green_account_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class _ProductRef:
+    id: int
+    category: Category
+    carbon_saved_g_per_unit: int
+
+
+@dataclass(slots=True)
+class _Line:
+    line_no: int
+    quantity: int
+    amount_fen: int
+    product_id: int | None
+    category: Category
+    carbon_saved_g_per_unit: int
+
+
+@dataclass(slots=True)
+class _Purchase:
+    merchant: Merchant
+    member: _MemberRef
+    receipt_no: str
+    occurred_at: datetime
+    lines: list[_Line]
+    earned: EarnResult | None = None
+    purchase_id: int | None = None
+    txn_id: int | None = None
+
+
+@dataclass
+class _MerchantRules:
+    merchant: Merchant
+    categories: dict[str, Category]
+    campaigns: list[CampaignRule]
+    products: dict[str, _ProductRef | None] = field(default_factory=dict)
+    issuance: Account | None = None
+    green_issuance: Account | None = None
+
+
+def default_rejects_path(path: Path) -> Path:
+    """`history.csv` -> `history.rejects.csv`."""
+    return path.with_name(f"{path.stem if path.suffix == '.csv' else path.name}.rejects.csv")
+
+
+def purchases_import(
+    *,
+    path: str | Path,
+    rejects_path: str | Path | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    progress: bool = True,
+    now: datetime | None = None,
+) -> ImportSummary:
+    """Import historical purchases from the CSV at `path`; see the module docstring.
+
+    Idempotent by (merchant, receipt_no): receipts already recorded are skipped. Each batch
+    of about `batch_rows` rows is written in its own transaction. Raises `ImportFileError`
+    (having written nothing) when the file as a whole cannot be read.
+    """
+    path = Path(path)
+    rejects_path = Path(rejects_path) if rejects_path else default_rejects_path(path)
+    if batch_rows < 1:
+        raise ImportFileError("The batch size must be at least 1 row.")
+    source = _CsvSource(path)
+    multi_row_receipts, total_rows = source.scan()
+    importer = _Importer(now=now or timezone.now())
+    summary = importer.summary
+    summary.rejects_path = rejects_path
+    try:
+        rejects_file = rejects_path.open("w", encoding="utf-8", newline="")
+    except OSError as error:
+        raise ImportFileError(f"Cannot write the rejects file {rejects_path}: {error}") from None
+    with (
+        rejects_file,
+        tqdm(
+            total=total_rows,
+            unit="row",
+            desc="import_purchases",
+            file=sys.stderr,
+            disable=not progress,
+        ) as bar,
+    ):
+        importer.rejects = csv.writer(rejects_file)
+        importer.rejects.writerow(REJECT_COLUMNS)
+        batch: list[list[_Row]] = []
+        batch_size = 0
+        for group in _groups(source.rows(), multi_row_receipts):
+            batch.append(group)
+            batch_size += len(group)
+            if batch_size >= batch_rows:
+                importer.process(batch)
+                bar.update(batch_size)
+                batch, batch_size = [], 0
+        if batch:
+            importer.process(batch)
+            bar.update(batch_size)
+    return summary
+
+
+# --- Reading -------------------------------------------------------------------------------
+
+
+class _CsvSource:
+    """The file, read as bytes and decoded line by line so one bad line rejects one row."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        if not path.exists():
+            raise ImportFileError(f"No such file: {path}")
+        if path.is_dir():
+            raise ImportFileError(f"{path} is a directory, not a CSV file.")
+        try:
+            with path.open("rb") as handle:
+                header_bytes = handle.readline()
+        except OSError as error:
+            raise ImportFileError(f"Cannot read {path}: {error.strerror}") from None
+        if not header_bytes.strip():
+            raise ImportFileError(f"{path} is empty: a header row is required.")
+        try:
+            header_text = header_bytes.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ImportFileError(f"{path} is not UTF-8 text.") from None
+        header = [name.strip().lower() for name in next(csv.reader([header_text]))]
+        if sorted(header) != sorted(COLUMNS):
+            raise ImportFileError(
+                f"{path}: wrong header {','.join(header)!r}; expected {','.join(COLUMNS)!r}."
+            )
+        self.positions = [header.index(name) for name in COLUMNS]
+
+    def rows(self) -> Iterator[_Row]:
+        decode_error: list[str | None] = [None]
+        line_no = [1]
+        positions = self.positions
+        width = len(COLUMNS)
+
+        def lines(handle) -> Iterator[str]:
+            handle.readline()  # the header
+            for raw in handle:
+                line_no[0] += 1
+                try:
+                    text = raw.decode("utf-8")
+                    decode_error[0] = None
+                except UnicodeDecodeError:
+                    text = raw.decode("utf-8", "replace")
+                    decode_error[0] = "the line is not valid UTF-8"
+                yield text
+
+        with self.path.open("rb") as handle:
+            for fields in csv.reader(lines(handle)):
+                if not fields or (len(fields) == 1 and not fields[0].strip()):
+                    continue  # blank line
+                error = decode_error[0]
+                if len(fields) == width:
+                    values = [fields[i].strip() for i in positions]
+                else:
+                    error = error or f"expected {width} columns, found {len(fields)}"
+                    values = [fields[i].strip() if i < len(fields) else "" for i in positions]
+                yield _Row(line_no[0], values, error)
+
+    def scan(self) -> tuple[dict[str, int], int]:
+        """First pass: how many rows each multi-row receipt has, and the number of rows."""
+        counts: Counter[str] = Counter()
+        rows = undecodable = 0
+        for row in self.rows():
+            rows += 1
+            if row.error and "UTF-8" in row.error:
+                undecodable += 1
+            counts[_receipt_key(row)] += 1
+        if rows and undecodable == rows:
+            raise ImportFileError(f"{self.path} is not UTF-8 text.")
+        return {key: n for key, n in counts.items() if n > 1}, rows
+
+
+def _receipt_key(row: _Row) -> str:
+    return f"{row.values[0]}\x1f{row.values[2]}"
+
+
+def _groups(rows: Iterator[_Row], multi_row_receipts: dict[str, int]) -> Iterator[list[_Row]]:
+    """Rows grouped by receipt, each group yielded as soon as its last row has been read."""
+    pending: dict[str, list[_Row]] = {}
+    for row in rows:
+        key = _receipt_key(row)
+        expected = multi_row_receipts.get(key)
+        if expected is None:
+            yield [row]
+            continue
+        group = pending.setdefault(key, [])
+        group.append(row)
+        if len(group) == expected:
+            del pending[key]
+            yield group
+    yield from pending.values()  # only if the file changed between the two passes
+
+
+# --- Validating, computing, writing --------------------------------------------------------
+
+
+class _Rejected(Exception):
+    def __init__(self, row: _Row, reason: str):
+        self.row = row
+        self.reason = reason
+
+
+class _Importer:
+    def __init__(self, *, now: datetime):
+        self.now = now
+        self.batch_now = now
+        self.summary = ImportSummary()
+        self.rejects = None
+        self.merchants = {m.slug: m for m in Merchant.objects.all()}
+        self.rules: dict[int, _MerchantRules] = {}
+        self.members: dict[str, _MemberRef | None] = {}
+        self.chunk = 10_000 if connection.vendor == "postgresql" else 500
+
+    # One batch: look up what it names, validate, compute, then write.
+    def process(self, groups: list[list[_Row]]) -> None:
+        self.summary.rows += sum(len(group) for group in groups)
+        self._load_members(groups)
+        self._load_products(groups)
+        purchases = []
+        for group in groups:
+            try:
+                purchases.append(self._purchase(group))
+            except _Rejected as rejected:
+                self._reject(group, rejected)
+        purchases = self._without_recorded(purchases)
+        for purchase in purchases:
+            self._compute(purchase)
+        if not purchases:
+            return
+        for attempt in range(1, _WRITE_ATTEMPTS + 1):
+            try:
+                if connection.vendor == "postgresql":
+                    written = self._write_set_based(purchases)
+                else:
+                    written = self._write_one_by_one(purchases)
+                break
+            except (IntegrityError, OperationalError, MemberAccountInDebt):
+                # A concurrent writer recorded one of these receipts, put a member in debt or
+                # deadlocked with us: the batch was rolled back; try it again from the top.
+                if attempt == _WRITE_ATTEMPTS:
+                    raise
+        self.summary.already_recorded += len(purchases) - len(written)
+        for purchase in written:
+            self.summary.purchases += 1
+            self.summary.lines += len(purchase.lines)
+            self.summary.points += purchase.earned.points
+            self.summary.green_points += purchase.earned.green_points
+
+    def _reject(self, group: list[_Row], rejected: _Rejected) -> None:
+        self.summary.rejected_purchases += 1
+        self.summary.rejected_rows += len(group)
+        for row in group:
+            if row is rejected.row:
+                reason = rejected.reason
+            else:
+                reason = (
+                    f"rejected with line {rejected.row.line} of the same receipt: {rejected.reason}"
+                )
+            self.rejects.writerow([*row.values, row.line, reason])
+
+    def _load_members(self, groups: list[list[_Row]]) -> None:
+        wanted = {row.values[1] for group in groups for row in group} - self.members.keys()
+        wanted.discard("")
+        for chunk in _chunks(sorted(wanted), self.chunk):
+            found: dict[str, dict] = {}
+            accounts = Account.objects.filter(
+                member__member_no__in=chunk, kind__in=Account.MEMBER_KINDS
+            ).values_list("member__member_no", "member_id", "kind", "id")
+            for member_no, member_id, kind, account_id in accounts:
+                found.setdefault(member_no, {"id": member_id})[kind] = account_id
+            for member_no in chunk:
+                ids = found.get(member_no)
+                self.members[member_no] = (
+                    _MemberRef(
+                        id=ids["id"],
+                        standard_account_id=ids[Account.Kind.STANDARD],
+                        green_account_id=ids[Account.Kind.GREEN],
+                    )
+                    if ids and len(ids) == 3
+                    else None
+                )
+
+    def _rules_for(self, merchant: Merchant) -> _MerchantRules:
+        rules = self.rules.get(merchant.pk)
+        if rules is None:
+            campaigns = Campaign.objects.filter(merchant=merchant, active=True).prefetch_related(
+                "categories"
+            )
+            rules = self.rules[merchant.pk] = _MerchantRules(
+                merchant=merchant,
+                categories={c.slug: c for c in Category.objects.filter(merchant=merchant)},
+                # All active campaigns once; the rules engine checks each one's dates.
+                campaigns=[
+                    CampaignRule(
+                        id=c.pk,
+                        name=c.name,
+                        multiplier=c.multiplier,
+                        starts_on=c.starts_on,
+                        ends_on=c.ends_on,
+                        category_slugs=frozenset(cat.slug for cat in c.categories.all()),
+                        cap_per_order=c.cap_per_order,
+                        stackable=c.stackable,
+                    )
+                    for c in campaigns
+                ],
+            )
+        return rules
+
+    def _load_products(self, groups: list[list[_Row]]) -> None:
+        wanted: dict[int, set[str]] = {}
+        for group in groups:
+            for row in group:
+                merchant = self.merchants.get(row.values[0])
+                sku = row.values[4]
+                if merchant is not None and sku:
+                    if sku not in self._rules_for(merchant).products:
+                        wanted.setdefault(merchant.pk, set()).add(sku)
+        for merchant_id, skus in wanted.items():
+            rules = self.rules[merchant_id]
+            for chunk in _chunks(sorted(skus), self.chunk):
+                for product in Product.objects.filter(
+                    merchant_id=merchant_id, sku__in=chunk, active=True
+                ).select_related("category"):
+                    rules.products[product.sku] = _ProductRef(
+                        id=product.pk,
+                        category=product.category,
+                        carbon_saved_g_per_unit=product.carbon_saved_g if product.is_green else 0,
+                    )
+                for sku in chunk:
+                    rules.products.setdefault(sku, None)
+
+    def _purchase(self, group: list[_Row]) -> _Purchase:
+        """The validated purchase of one receipt's rows, or `_Rejected` naming the bad row."""
+        purchase = None
+        for line_no, row in enumerate(group, start=1):
+            if row.error:
+                raise _Rejected(row, row.error)
+            merchant_slug, member_no, receipt_no, occurred_raw, sku, category_slug, qty, amount = (
+                row.values
+            )
+            merchant = self.merchants.get(merchant_slug)
+            if merchant is None:
+                raise _Rejected(row, f"unknown merchant {merchant_slug!r}")
+            rules = self._rules_for(merchant)
+            member = self.members.get(member_no)
+            if member is None:
+                raise _Rejected(row, f"unknown member {member_no!r}")
+            if not receipt_no:
+                raise _Rejected(row, "receipt_no is empty")
+            if len(receipt_no) > 64:
+                raise _Rejected(row, "receipt_no is longer than 64 characters")
+            occurred_at = self._occurred_at(row, occurred_raw)
+            if bool(sku) == bool(category_slug):
+                raise _Rejected(row, "give exactly one of sku and category")
+            if sku:
+                product = rules.products.get(sku)
+                if product is None:
+                    raise _Rejected(row, f"unknown sku {sku!r} at {merchant_slug}")
+                product_id, category = product.id, product.category
+                carbon_per_unit = product.carbon_saved_g_per_unit
+            else:
+                category = rules.categories.get(category_slug)
+                if category is None:
+                    raise _Rejected(row, f"unknown category {category_slug!r} at {merchant_slug}")
+                product_id, carbon_per_unit = None, 0
+            quantity = _bounded_int(row, "quantity", qty, MAX_QUANTITY)
+            amount_fen = _bounded_int(row, "amount_fen", amount, MAX_AMOUNT_FEN)
+            line = _Line(line_no, quantity, amount_fen, product_id, category, carbon_per_unit)
+            if purchase is None:
+                purchase = _Purchase(merchant, member, receipt_no, occurred_at, [line])
+                continue
+            if member is not purchase.member:
+                raise _Rejected(row, "lines of one receipt name different members")
+            if occurred_at != purchase.occurred_at:
+                raise _Rejected(row, "lines of one receipt give different occurred_at times")
+            purchase.lines.append(line)
+        return purchase
+
+    def _occurred_at(self, row: _Row, raw: str) -> datetime:
+        try:
+            occurred_at = datetime.fromisoformat(raw)
+        except ValueError:
+            raise _Rejected(row, f"occurred_at {raw!r} is not an ISO 8601 date-time") from None
+        if occurred_at.tzinfo is None:
+            raise _Rejected(row, f"occurred_at {raw!r} has no UTC offset")
+        if occurred_at > self.now:
+            raise _Rejected(row, f"occurred_at {raw!r} is in the future")
+        return occurred_at
+
+    def _without_recorded(self, purchases: list[_Purchase]) -> list[_Purchase]:
+        """Drop receipts already recorded (a rerun), before spending time on their points."""
+        by_merchant: dict[int, list[str]] = {}
+        for purchase in purchases:
+            by_merchant.setdefault(purchase.merchant.pk, []).append(purchase.receipt_no)
+        recorded = set()
+        for merchant_id, receipts in by_merchant.items():
+            for chunk in _chunks(receipts, self.chunk):
+                recorded.update(
+                    (merchant_id, receipt_no)
+                    for receipt_no in Purchase.objects.filter(
+                        merchant_id=merchant_id, receipt_no__in=chunk
+                    ).values_list("receipt_no", flat=True)
+                )
+        self.summary.already_recorded += len(recorded)
+        return [p for p in purchases if (p.merchant.pk, p.receipt_no) not in recorded]
+
+    def _compute(self, purchase: _Purchase) -> None:
+        """Points by the rules engine, exactly as `purchase_record` computes them."""
+        rules = self.rules[purchase.merchant.pk]
+        on = timezone.localdate(purchase.occurred_at)
+        purchase.earned = earn_for_purchase(
+            lines=[
+                LineInput(
+                    line_no=line.line_no,
+                    quantity=line.quantity,
+                    amount_fen=line.amount_fen,
+                    category_slug=line.category.slug,
+                    category_multiplier=line.category.multiplier,
+                    carbon_saved_g_per_unit=line.carbon_saved_g_per_unit,
+                )
+                for line in purchase.lines
+            ],
+            points_per_yuan=purchase.merchant.points_per_yuan,
+            campaigns=rules.campaigns,
+            on=on,
+        )
+        if purchase.earned.points and rules.issuance is None:
+            rules.issuance = issuance_account(purchase.merchant)
+        if purchase.earned.green_points and rules.green_issuance is None:
+            rules.green_issuance = system_account(Account.Kind.GREEN_ISSUANCE, purchase.merchant)
+
+    # --- Writing: one-by-one (SQLite; members in debt) ---------------------------------
+
+    def _write_one_by_one(self, purchases: list[_Purchase]) -> list[_Purchase]:
+        self.batch_now = timezone.now()
+        with transaction.atomic(durable=True):
+            written = [p for p in purchases if self._write_one(p)]
+            self._touch_members(written)
+        return written
+
+    def _write_one(self, purchase: _Purchase) -> bool:
+        """What `purchase_record` writes, without its first-purchase bonus; False if recorded."""
+        merchant, member, earned = purchase.merchant, purchase.member, purchase.earned
+        if Purchase.objects.filter(merchant=merchant, receipt_no=purchase.receipt_no).exists():
+            return False
+        accounts = {
+            Account.Kind.STANDARD: Account(
+                pk=member.standard_account_id, kind=Account.Kind.STANDARD, member_id=member.id
+            ),
+            Account.Kind.GREEN: Account(
+                pk=member.green_account_id, kind=Account.Kind.GREEN, member_id=member.id
+            ),
+        }
+        postings = earn_postings(merchant, accounts, earned.points, earned.green_points)
+        txn = None
+        if postings:
+            txn = ledger_post(
+                kind=LedgerTransaction.Kind.EARN,
+                idempotency_key=_idempotency_key(purchase),
+                postings=postings,
+                merchant=merchant,
+                member=Member(pk=member.id),
+                reference=purchase.receipt_no,
+                reason="purchase",
+                actor=ACTOR,
+                breakdown=earned.breakdown(),
+                now=self.batch_now,
+            )
+            if txn.replayed:
+                raise ReceiptAlreadyRecorded("This receipt has already been recorded.")
+        created = Purchase.objects.create(
+            pk=purchase.purchase_id,
+            merchant=merchant,
+            member_id=member.id,
+            receipt_no=purchase.receipt_no,
+            occurred_at=purchase.occurred_at,
+            total_fen=sum(line.amount_fen for line in purchase.lines),
+            points=earned.points,
+            green_points=earned.green_points,
+            carbon_saved_g=earned.carbon_saved_g,
+            transaction=txn,
+            source=Purchase.Source.IMPORT,
+            created_at=self.batch_now,
+        )
+        by_line = {item.line_no: item for item in earned.lines}
+        PurchaseLine.objects.bulk_create(
+            [
+                PurchaseLine(
+                    purchase=created,
+                    line_no=line.line_no,
+                    product_id=line.product_id,
+                    category=line.category,
+                    quantity=line.quantity,
+                    amount_fen=line.amount_fen,
+                    points=by_line[line.line_no].points,
+                    green_points=by_line[line.line_no].green_points,
+                    carbon_saved_g=by_line[line.line_no].carbon_saved_g,
+                )
+                for line in purchase.lines
+            ]
+        )
+        return True
+
+    def _touch_members(self, written: list[_Purchase]) -> None:
+        """last_activity_at = the latest imported occurred_at, where that is newer."""
+        latest: dict[int, datetime] = {}
+        for purchase in written:
+            seen = latest.get(purchase.member.id)
+            if seen is None or purchase.occurred_at > seen:
+                latest[purchase.member.id] = purchase.occurred_at
+        if not latest:
+            return
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    """
+                    UPDATE points_member m SET last_activity_at = t.latest
+                      FROM unnest(%s::bigint[], %s::timestamptz[]) AS t(member_id, latest)
+                     WHERE m.id = t.member_id
+                       AND (m.last_activity_at IS NULL OR m.last_activity_at < t.latest)
+                    """,
+                    [list(latest), list(latest.values())],
+                )
+            return
+        for member_id, moment in latest.items():
+            Member.objects.filter(
+                Q(last_activity_at__isnull=True) | Q(last_activity_at__lt=moment), pk=member_id
+            ).update(last_activity_at=moment)
+
+    # --- Writing: set-based (PostgreSQL) -----------------------------------------------
+
+    def _write_set_based(self, purchases: list[_Purchase]) -> list[_Purchase]:
+        now = self.batch_now = timezone.now()
+        with transaction.atomic(durable=True), connection.cursor() as cursor:
+            # Two imports at once take turns batch by batch, so neither trips the other.
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('jifen:import_purchases'))")
+            self._allocate_ids(cursor, purchases)
+            self._stage(cursor, purchases)
+            by_id = {p.purchase_id: p for p in purchases}
+            cursor.execute(
+                """
+                DELETE FROM import_purchase s USING points_purchase p
+                 WHERE p.merchant_id = s.merchant_id AND p.receipt_no = s.receipt_no
+                RETURNING s.purchase_id
+                """
+            )
+            recorded = {row[0] for row in cursor.fetchall()}
+            cursor.execute(
+                """
+                DELETE FROM import_purchase s USING points_account a
+                 WHERE a.id IN (s.standard_account_id, s.green_account_id) AND a.balance < 0
+                RETURNING s.purchase_id
+                """
+            )
+            in_debt = sorted({row[0] for row in cursor.fetchall()})
+            if recorded or in_debt:
+                cursor.execute(
+                    "DELETE FROM import_line WHERE purchase_id = ANY(%s)",
+                    [sorted(recorded) + in_debt],
+                )
+            # A credit to an account in debt repays the debt first: only ledger_post does it.
+            for purchase_id in in_debt:
+                if not self._write_one(by_id[purchase_id]):
+                    recorded.add(purchase_id)
+            ledger_bulk_earn_from_staging(
+                staging_table="import_purchase", reason="purchase", actor=ACTOR, now=now
+            )
+            cursor.execute(
+                """
+                INSERT INTO points_purchase
+                    (id, merchant_id, store_id, terminal_id, member_id, receipt_no, occurred_at,
+                     total_fen, points, green_points, carbon_saved_g, transaction_id, source,
+                     created_at)
+                SELECT purchase_id, merchant_id, NULL, NULL, member_id, receipt_no,
+                       occurred_at, total_fen, points, green_points, carbon_saved_g, txn_id,
+                       %s, %s
+                  FROM import_purchase ORDER BY purchase_id
+                """,
+                [Purchase.Source.IMPORT, now],
+            )
+            cursor.execute(
+                """
+                INSERT INTO points_purchaseline
+                    (purchase_id, line_no, product_id, category_id, quantity, amount_fen,
+                     points, green_points, carbon_saved_g, refunded_quantity)
+                SELECT purchase_id, line_no, product_id, category_id, quantity, amount_fen,
+                       points, green_points, carbon_saved_g, 0
+                  FROM import_line ORDER BY purchase_id, line_no
+                """
+            )
+            written = [p for p in purchases if p.purchase_id not in recorded]
+            self._touch_members(written)
+            cursor.execute("DROP TABLE import_purchase, import_line")
+        return written
+
+    def _allocate_ids(self, cursor, purchases: list[_Purchase]) -> None:
+        earning = [p for p in purchases if p.earned.points or p.earned.green_points]
+        for model, targets, attribute in (
+            (Purchase, purchases, "purchase_id"),
+            (LedgerTransaction, earning, "txn_id"),
+        ):
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                [model._meta.db_table, len(targets)],
+            )
+            for target, (new_id,) in zip(targets, cursor.fetchall(), strict=True):
+                setattr(target, attribute, new_id)
+
+    def _stage(self, cursor, purchases: list[_Purchase]) -> None:
+        purchase_columns = {
+            "purchase_id": "bigint",
+            "receipt_no": "text",
+            "occurred_at": "timestamptz",
+            "total_fen": "bigint",
+            "carbon_saved_g": "bigint",
+            **EARN_STAGING_COLUMNS,
+        }
+        line_columns = {
+            "purchase_id": "bigint",
+            "line_no": "integer",
+            "product_id": "bigint",
+            "category_id": "bigint",
+            "quantity": "integer",
+            "amount_fen": "bigint",
+            "points": "bigint",
+            "green_points": "bigint",
+            "carbon_saved_g": "bigint",
+        }
+        for table, columns in (
+            ("import_purchase", purchase_columns),
+            ("import_line", line_columns),
+        ):
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            cursor.execute(
+                f"CREATE TEMP TABLE {table} "
+                f"({', '.join(f'{name} {kind}' for name, kind in columns.items())}) "
+                f"ON COMMIT DROP"
+            )
+        order = list(purchase_columns)
+        with cursor.copy(f"COPY import_purchase ({', '.join(order)}) FROM STDIN") as copy:
+            for p in purchases:
+                rules = self.rules[p.merchant.pk]
+                earned = p.earned
+                row = {
+                    "purchase_id": p.purchase_id,
+                    "receipt_no": p.receipt_no,
+                    "occurred_at": p.occurred_at,
+                    "total_fen": sum(line.amount_fen for line in p.lines),
+                    "carbon_saved_g": earned.carbon_saved_g,
+                    "txn_id": p.txn_id,
+                    "idempotency_key": _idempotency_key(p),
+                    "merchant_id": p.merchant.pk,
+                    "member_id": p.member.id,
+                    "reference": p.receipt_no,
+                    "breakdown": _json(earned.breakdown()) if p.txn_id else None,
+                    "points": earned.points,
+                    "standard_account_id": p.member.standard_account_id,
+                    "issuance_account_id": rules.issuance.pk if earned.points else None,
+                    "green_points": earned.green_points,
+                    "green_account_id": p.member.green_account_id,
+                    "green_issuance_account_id": (
+                        rules.green_issuance.pk if earned.green_points else None
+                    ),
+                }
+                copy.write_row([row[name] for name in order])
+        with cursor.copy(f"COPY import_line ({', '.join(line_columns)}) FROM STDIN") as copy:
+            for p in purchases:
+                for line, earned in zip(p.lines, p.earned.lines, strict=True):
+                    copy.write_row(
+                        (
+                            p.purchase_id,
+                            line.line_no,
+                            line.product_id,
+                            line.category.pk,
+                            line.quantity,
+                            line.amount_fen,
+                            earned.points,
+                            earned.green_points,
+                            earned.carbon_saved_g,
+                        )
+                    )
+
+
+def _idempotency_key(purchase: _Purchase) -> str:
+    return f"purchase:{purchase.merchant.pk}:{purchase.receipt_no}"
+
+
+def _bounded_int(row: _Row, name: str, raw: str, maximum: int) -> int:
+    if not _DIGITS.fullmatch(raw):
+        raise _Rejected(row, f"{name} {raw!r} is not a positive whole number")
+    if len(raw.lstrip("0")) > len(str(maximum)) or int(raw) > maximum:
+        raise _Rejected(row, f"{name} {raw} is more than {maximum}")
+    value = int(raw)
+    if value < 1:
+        raise _Rejected(row, f"{name} must be at least 1")
+    return value
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _json(value: dict) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
