@@ -48,13 +48,6 @@ def member_required(view):
     return wrapped
 
 
-def member_card_svg(member: Member) -> str:
-    """The member number as an SVG QR code, for the cashier's scanner."""
-    return segno.make(member.member_no, error="m").svg_inline(
-        scale=4, dark="#222", title=member.member_no
-    )
-
-
 @login_required
 def dashboard(request):
     member = member_for(request)
