@@ -9,20 +9,30 @@ from points.models import Account, Community, Member
 
 PLATFORM = "platform"
 
+# System accounts are never changed or deleted once committed, and the write path never
+# reads their cached balance, so each process remembers them: one round trip less per
+# posting. Only committed rows are remembered (on_commit), so a rollback cannot leave a
+# stale id behind.
+_committed_system_accounts: dict[str, Account] = {}
+
 
 def system_account(kind: str, merchant=None) -> Account:
     """The system account of `kind` (per merchant for issuance and redemption), created once."""
     if kind in Account.MEMBER_KINDS:
         raise ValueError("Member accounts are created with the member.")
     code = f"{kind}:{merchant.slug if merchant is not None else PLATFORM}"
+    cached = _committed_system_accounts.get(code)
+    if cached is not None:
+        return cached
     account = Account.objects.filter(code=code).first()
-    if account is not None:
-        return account
-    try:
-        with transaction.atomic():
-            return Account.objects.create(code=code, kind=kind, merchant=merchant)
-    except IntegrityError:  # created by a concurrent request in the meantime
-        return Account.objects.get(code=code)
+    if account is None:
+        try:
+            with transaction.atomic():
+                account = Account.objects.create(code=code, kind=kind, merchant=merchant)
+        except IntegrityError:  # created by a concurrent request in the meantime
+            account = Account.objects.get(code=code)
+    transaction.on_commit(lambda: _committed_system_accounts.setdefault(code, account))
+    return account
 
 
 def issuance_account(merchant=None) -> Account:
