@@ -63,3 +63,14 @@ def accounts_of(member):
 @pytest.fixture
 def is_postgres():
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture(autouse=True)
+def _forget_system_accounts():
+    """Transactional tests flush the database, which production never does: forget the
+    per-process cache of committed system accounts around every test."""
+    from points.services import accounts
+
+    accounts._committed_system_accounts.clear()
+    yield
+    accounts._committed_system_accounts.clear()
