@@ -280,6 +280,9 @@ def ledger_expire_due_batch(
         locked = [row[0] for row in cursor.fetchall()]
         transactions = points = lots = 0
         if locked:
+            # The CTE's row estimates are poor enough to trigger JIT compilation, which
+            # cost more than the work itself (measured: 2.4 s of a 3.4 s batch).
+            cursor.execute("SET LOCAL jit = off")
             # A new statement, so a new snapshot taken after the locks: the lots and
             # versions read here are exactly what the locks froze.
             cursor.execute(
@@ -318,7 +321,7 @@ due AS MATERIALIZED (
            'expire:' || account.id || ':v' || account.version AS idempotency_key
     FROM due_lots
     JOIN points_account account ON account.id = due_lots.account_id
-    WHERE account.kind = ANY(%(member_kinds)s)
+    WHERE account.id = ANY(%(accounts)s) AND account.kind = ANY(%(member_kinds)s)
     GROUP BY account.id
 ),
 txns AS (
@@ -355,18 +358,20 @@ allocations AS (
     ORDER BY due_lots.id
 ),
 emptied AS (
+    -- The same snapshot as due_lots, so the same lots; by the account index, not a join.
     UPDATE points_pointlot lot
     SET remaining = 0
-    FROM due_lots
-    JOIN posted ON posted.account_id = due_lots.account_id
-    WHERE lot.id = due_lots.id
+    WHERE lot.account_id = ANY(%(accounts)s)
+      AND lot.remaining > 0
+      AND lot.expires_at <= %(now)s
+      AND EXISTS (SELECT 1 FROM posted WHERE posted.account_id = lot.account_id)
     RETURNING lot.id
 ),
 balances AS (
     UPDATE points_account account
     SET balance = account.balance - posted.points, version = account.version + 1
     FROM posted
-    WHERE account.id = posted.account_id
+    WHERE account.id = ANY(%(accounts)s) AND account.id = posted.account_id
 )
 SELECT (SELECT COUNT(*) FROM posted),
        (SELECT COALESCE(SUM(points), 0) FROM posted),
