@@ -38,7 +38,8 @@ worker: install
 	$(PY) -m celery -A config.celery_app worker --loglevel=INFO
 
 beat: install
-	$(PY) -m celery -A config.celery_app beat --loglevel=INFO
+	@mkdir -p var
+	$(PY) -m celery -A config.celery_app beat --loglevel=INFO --schedule var/celerybeat-schedule
 
 verify: install
 	$(PY) manage.py verify_ledger

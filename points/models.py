@@ -547,3 +547,38 @@ class Notification(models.Model):
     @property
     def is_read(self) -> bool:
         return self.read_at is not None
+
+
+class ExpiryReminder(models.Model):
+    """That a member was told, `days_before` days ahead, that a lot expires: at most once.
+
+    The unique (lot, days_before) pair is what makes "never twice for the same lots and
+    threshold" hold across repeated and concurrent runs of the reminder job.
+    """
+
+    lot = models.ForeignKey(
+        PointLot, on_delete=models.CASCADE, related_name="expiry_reminders", verbose_name=_("lot")
+    )
+    days_before = models.PositiveSmallIntegerField(_("days before expiry"))
+    notification = models.ForeignKey(
+        Notification,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="expiry_reminders",
+        verbose_name=_("notification"),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("expiry reminder")
+        verbose_name_plural = _("expiry reminders")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lot", "days_before"], name="expiryreminder_once_per_lot_threshold"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"lot {self.lot_id}: {self.days_before} days"

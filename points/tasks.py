@@ -1,17 +1,39 @@
 """Celery tasks: thin wrappers around services."""
 
+from dataclasses import asdict
+
 from celery import shared_task
-from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 
 from points.models import Notification
+from points.services.expiry import points_expire_due
+from points.services.notifications import notification_email, notification_emails_retry
+from points.services.reminders import expiry_reminders_send
 from points.services.sealing import ledger_seal
 
 
 @shared_task
 def seal_ledger_task() -> int:
     return ledger_seal()
+
+
+@shared_task
+def expire_points_task(batch_size: int | None = None) -> dict:
+    """Daily: expire lots past due (set-based batches; safe to overlap with another run)."""
+    run = points_expire_due(batch_size=batch_size) if batch_size else points_expire_due()
+    return asdict(run)
+
+
+@shared_task
+def send_expiry_reminders_task() -> dict:
+    """Daily: remind members of points expiring within the configured thresholds."""
+    return asdict(expiry_reminders_send())
+
+
+@shared_task
+def retry_pending_emails_task() -> int:
+    """Periodically: queue again notification emails left pending."""
+    return notification_emails_retry()
 
 
 @shared_task(
@@ -26,12 +48,7 @@ def send_notification_email(self, notification_id: int) -> str:
     if notification is None or notification.email_status != Notification.EmailStatus.PENDING:
         return "skipped"
     try:
-        send_mail(
-            subject=f"[积分] {notification.title}",
-            message=f"{notification.body}\n\n{notification.link}".strip(),
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            recipient_list=[notification.member.user.email],
-        )
+        notification_email(notification).send()
     except Exception as error:  # noqa: BLE001 - any mail failure is retried, then recorded
         attempts = notification.email_attempts + 1
         # Eager (no broker): never raise into the request that sent it; stays pending.

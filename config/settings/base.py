@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -145,6 +146,8 @@ STORAGES = {
 # --- Email ------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+# Links in emails are made absolute with this.
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Jifen 积分 <noreply@jifen.local>")
 
 # --- Celery -----------------------------------------------------------------------------
@@ -156,8 +159,25 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task leaves it queued; our tasks are idempotent
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_RESULT_EXPIRES = 24 * 3600
+# Times are Asia/Shanghai (CELERY_TIMEZONE). Every job is idempotent and safe to overlap.
 CELERY_BEAT_SCHEDULE: dict = {
     "seal-ledger": {"task": "points.tasks.seal_ledger_task", "schedule": 60.0},
+    "expire-points": {
+        "task": "points.tasks.expire_points_task",
+        "schedule": crontab(hour=2, minute=10),
+    },
+    "send-expiry-reminders": {
+        "task": "points.tasks.send_expiry_reminders_task",
+        "schedule": crontab(hour=9, minute=30),
+    },
+    "retry-pending-emails": {
+        "task": "points.tasks.retry_pending_emails_task",
+        "schedule": crontab(minute="*/10"),
+    },
 }
 
 # --- REST framework ---------------------------------------------------------------------
@@ -185,6 +205,8 @@ SPECTACULAR_SETTINGS = {
 # --- Jifen domain settings --------------------------------------------------------------
 # Unset = points never expire ("积分永久有效").
 POINTS_EXPIRY_MONTHS = env.int("POINTS_EXPIRY_MONTHS", default=None)
+# Members are reminded this many days before a lot expires, once per threshold.
+POINTS_EXPIRY_REMINDER_DAYS = env.list("POINTS_EXPIRY_REMINDER_DAYS", cast=int, default=[30, 7])
 # Compliance: the sum of no-purchase bonuses (sign-up, first purchase) a member may receive.
 POINTS_SIGNUP_BONUS_CAP = env.int("POINTS_SIGNUP_BONUS_CAP", default=200)
 POINTS_SIGNUP_BONUS = env.int("POINTS_SIGNUP_BONUS", default=100)
@@ -201,6 +223,8 @@ if POINTS_EXPIRY_MONTHS is not None and POINTS_EXPIRY_MONTHS <= 0:
     raise ImproperlyConfigured(
         "POINTS_EXPIRY_MONTHS must be a positive number of months, or unset."
     )
+if any(days < 1 for days in POINTS_EXPIRY_REMINDER_DAYS):
+    raise ImproperlyConfigured("POINTS_EXPIRY_REMINDER_DAYS must be positive numbers of days.")
 if POINTS_SIGNUP_BONUS_CAP < 0 or POINTS_SIGNUP_BONUS < 0 or POINTS_FIRST_PURCHASE_BONUS < 0:
     raise ImproperlyConfigured("Bonus settings and POINTS_SIGNUP_BONUS_CAP must not be negative.")
 if POINTS_SIGNUP_BONUS + POINTS_FIRST_PURCHASE_BONUS > POINTS_SIGNUP_BONUS_CAP:

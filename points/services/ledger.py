@@ -214,6 +214,171 @@ def _plan(
     return plan
 
 
+# --- Expiry in batches (set-based, PostgreSQL) -------------------------------------------
+# The daily expiry job posts one `expire` transaction per member account whose lots are past
+# `expires_at`, for thousands of accounts per database transaction, with a handful of
+# set-based statements instead of one `ledger_post` per account. It writes exactly the rows
+# `ledger_post(..., expired_lots_only=True)` would: the member entry, the expiry-account
+# entry, an allocation consuming every due lot, the lots' `remaining` set to 0 and the
+# cached balance and version. Its idempotency key is the one `account_expire` uses, so the
+# two paths can never expire the same state twice.
+
+EXPIRY_REASON = "points past their expiry date"
+
+
+@dataclass(frozen=True)
+class ExpiryBatch:
+    """What one batch did. `last_account_id` is the cursor for the next batch."""
+
+    transactions: int = 0
+    points: int = 0
+    lots: int = 0
+    candidates: int = 0
+    skipped: int = 0
+    last_account_id: int = 0
+
+
+def expiry_idempotency_key(account_id: int, version: int) -> str:
+    """The account's version names its state exactly: the same sweep twice is one."""
+    return f"expire:{account_id}:v{version}"
+
+
+def ledger_expire_due_batch(
+    *,
+    now: datetime,
+    batch_size: int = 1000,
+    after_account_id: int = 0,
+    skip_locked: bool = True,
+    expiry_account_id: int,
+) -> ExpiryBatch:
+    """Expire the due lots of up to `batch_size` member accounts after `after_account_id`.
+
+    One database transaction: lock the accounts (ascending ids; with `skip_locked`, accounts
+    another transaction holds are skipped and counted in `skipped`), then post one `expire`
+    transaction per locked account that still has lots past `now`, in one statement.
+    PostgreSQL only (data-modifying CTEs); on SQLite use `points.services.expiry`.
+    """
+    if connection.vendor != "postgresql":
+        raise NotImplementedError("ledger_expire_due_batch needs PostgreSQL.")
+    with transaction.atomic(durable=True), connection.cursor() as cursor:
+        # The open-lot index (account_id, expires_at) WHERE remaining > 0 yields accounts in
+        # order, so a run is one pass over it however many batches it takes.
+        cursor.execute(
+            "SELECT DISTINCT account_id FROM points_pointlot "
+            "WHERE remaining > 0 AND expires_at <= %s AND account_id > %s "
+            "ORDER BY account_id LIMIT %s",
+            [now, after_account_id, batch_size],
+        )
+        candidates = [row[0] for row in cursor.fetchall()]
+        if not candidates:
+            return ExpiryBatch(last_account_id=after_account_id)
+        cursor.execute(
+            "SELECT id FROM points_account WHERE id = ANY(%s) ORDER BY id "
+            f"FOR UPDATE{' SKIP LOCKED' if skip_locked else ''}",
+            [candidates],
+        )
+        locked = [row[0] for row in cursor.fetchall()]
+        transactions = points = lots = 0
+        if locked:
+            # The CTE's row estimates are poor enough to trigger JIT compilation, which
+            # cost more than the work itself (measured: 2.4 s of a 3.4 s batch).
+            cursor.execute("SET LOCAL jit = off")
+            # A new statement, so a new snapshot taken after the locks: the lots and
+            # versions read here are exactly what the locks froze.
+            cursor.execute(
+                _EXPIRE_LOCKED_SQL,
+                {
+                    "accounts": locked,
+                    "now": now,
+                    "reason": EXPIRY_REASON,
+                    "expiry_account": expiry_account_id,
+                    "member_kinds": list(Account.MEMBER_KINDS),
+                },
+            )
+            transactions, points, lots = cursor.fetchone()
+    return ExpiryBatch(
+        transactions=transactions,
+        points=int(points),
+        lots=lots,
+        candidates=len(candidates),
+        skipped=len(candidates) - len(locked),
+        last_account_id=candidates[-1],
+    )
+
+
+_EXPIRE_LOCKED_SQL = """
+WITH due_lots AS MATERIALIZED (
+    SELECT lot.id, lot.account_id, lot.remaining
+    FROM points_pointlot lot
+    WHERE lot.account_id = ANY(%(accounts)s)
+      AND lot.remaining > 0
+      AND lot.expires_at <= %(now)s
+),
+due AS MATERIALIZED (
+    SELECT account.id AS account_id,
+           account.member_id,
+           SUM(due_lots.remaining) AS points,
+           'expire:' || account.id || ':v' || account.version AS idempotency_key
+    FROM due_lots
+    JOIN points_account account ON account.id = due_lots.account_id
+    WHERE account.id = ANY(%(accounts)s) AND account.kind = ANY(%(member_kinds)s)
+    GROUP BY account.id
+),
+txns AS (
+    INSERT INTO points_ledgertransaction
+        (kind, idempotency_key, merchant_id, member_id, reference, reason, actor, breakdown,
+         reverses_id, created_at)
+    SELECT 'expire', due.idempotency_key, NULL, due.member_id, '', %(reason)s, 'system',
+           '{}'::jsonb, NULL, %(now)s
+    FROM due
+    ORDER BY due.account_id
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id, idempotency_key
+),
+posted AS MATERIALIZED (
+    SELECT txns.id AS transaction_id, due.account_id, due.points
+    FROM txns
+    JOIN due ON due.idempotency_key = txns.idempotency_key
+),
+entries AS (
+    INSERT INTO points_ledgerentry (transaction_id, account_id, points)
+    SELECT transaction_id, account_id, points
+    FROM (
+        SELECT transaction_id, account_id, -points AS points, 0 AS side FROM posted
+        UNION ALL
+        SELECT transaction_id, %(expiry_account)s, points, 1 FROM posted
+    ) AS both_sides
+    ORDER BY transaction_id, side
+),
+allocations AS (
+    INSERT INTO points_lotallocation (lot_id, transaction_id, points)
+    SELECT due_lots.id, posted.transaction_id, due_lots.remaining
+    FROM due_lots
+    JOIN posted ON posted.account_id = due_lots.account_id
+    ORDER BY due_lots.id
+),
+emptied AS (
+    -- The same snapshot as due_lots, so the same lots; by the account index, not a join.
+    UPDATE points_pointlot lot
+    SET remaining = 0
+    WHERE lot.account_id = ANY(%(accounts)s)
+      AND lot.remaining > 0
+      AND lot.expires_at <= %(now)s
+      AND EXISTS (SELECT 1 FROM posted WHERE posted.account_id = lot.account_id)
+    RETURNING lot.id
+),
+balances AS (
+    UPDATE points_account account
+    SET balance = account.balance - posted.points, version = account.version + 1
+    FROM posted
+    WHERE account.id = ANY(%(accounts)s) AND account.id = posted.account_id
+)
+SELECT (SELECT COUNT(*) FROM posted),
+       (SELECT COALESCE(SUM(points), 0) FROM posted),
+       (SELECT COUNT(*) FROM emptied)
+"""
+
+
 def _validate(*, kind: str, idempotency_key: str, postings: Sequence[Posting]) -> None:
     if kind not in LedgerTransaction.Kind.values:
         raise InvalidPosting(f"Unknown transaction kind {kind!r}.")

@@ -4,7 +4,12 @@ failed email never loses the inbox row."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string, select_template
 from django.utils import timezone
 
 from points.models import Member, Notification
@@ -24,25 +29,27 @@ def notification_send(
     With a `dedupe_key`, the same notification is never created twice (None is returned
     for a duplicate).
     """
-    with transaction.atomic():  # a savepoint: a duplicate must not spoil the caller's work
-        if dedupe_key and Notification.objects.filter(dedupe_key=dedupe_key).exists():
-            return None
-        email = member.user.email if member.user_id else ""
-        try:
-            with transaction.atomic():
-                notification = Notification.objects.create(
-                    member=member,
-                    kind=kind,
-                    title=title[:200],
-                    body=body,
-                    link=link[:300],
-                    dedupe_key=dedupe_key,
-                    email_status=(
-                        Notification.EmailStatus.PENDING if email else Notification.EmailStatus.NONE
-                    ),
-                )
-        except IntegrityError:
-            return None
+    email = member.user.email if member.user_id else ""
+    notification = Notification(
+        member=member,
+        kind=kind,
+        title=title[:200],
+        body=body,
+        link=link[:300],
+        dedupe_key=dedupe_key,
+        email_status=(Notification.EmailStatus.PENDING if email else Notification.EmailStatus.NONE),
+    )
+    if not dedupe_key:
+        notification.save()  # nothing can collide: no savepoint needed
+    else:
+        with transaction.atomic():  # a savepoint: a duplicate must not spoil the caller's work
+            if Notification.objects.filter(dedupe_key=dedupe_key).exists():
+                return None
+            try:
+                with transaction.atomic():
+                    notification.save()
+            except IntegrityError:
+                return None
     if notification.email_status == Notification.EmailStatus.PENDING:
         from points.tasks import send_notification_email
 
@@ -56,3 +63,59 @@ def notifications_mark_read(*, member: Member, ids: list[int] | None = None) -> 
     if ids is not None:
         unread = unread.filter(pk__in=ids)
     return unread.update(read_at=timezone.now())
+
+
+# Tried this many times in all (the task's own retries included), then marked failed.
+EMAIL_MAX_ATTEMPTS = 7
+
+
+def notification_email(notification: Notification) -> EmailMultiAlternatives:
+    """The notification as a Chinese email: plain text from `points/email/<kind>.txt` (or the
+    generic `notification.txt`) with an HTML alternative."""
+    user = notification.member.user
+    link = notification.link
+    if link.startswith("/"):
+        link = f"{settings.SITE_URL}{link}"
+    context = {
+        "notification": notification,
+        "member": notification.member,
+        "greeting_name": user.get_full_name() or user.get_username(),
+        "link": link,
+    }
+    text = select_template(
+        [f"points/email/{notification.kind}.txt", "points/email/notification.txt"]
+    ).render(context)
+    message = EmailMultiAlternatives(
+        subject=f"[积分] {notification.title}",
+        body=text.strip() + "\n",
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[user.email],
+    )
+    html = render_to_string("points/email/notification.html", context)
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+def notification_emails_retry(
+    *, now: datetime | None = None, stale_after: timedelta = timedelta(minutes=15)
+) -> int:
+    """Queue again the emails still pending well after they were created (an eager send that
+    failed, a worker lost mid-retry); give up on those tried EMAIL_MAX_ATTEMPTS times.
+    Returns how many were queued. The inbox rows are never touched."""
+    from points.tasks import send_notification_email
+
+    now = now or timezone.now()
+    stale = Notification.objects.filter(
+        email_status=Notification.EmailStatus.PENDING, created_at__lte=now - stale_after
+    )
+    stale.filter(email_attempts__gte=EMAIL_MAX_ATTEMPTS).update(
+        email_status=Notification.EmailStatus.FAILED
+    )
+    ids = list(
+        stale.filter(email_attempts__lt=EMAIL_MAX_ATTEMPTS)
+        .order_by("id")
+        .values_list("id", flat=True)[:1000]
+    )
+    for notification_id in ids:
+        transaction.on_commit(lambda pk=notification_id: send_notification_email.delay(pk))
+    return len(ids)

@@ -9,14 +9,24 @@ from datetime import date, datetime
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 
 from merchants.models import Campaign, Category, Merchant, Product, Store, Terminal
-from points.models import Account, LedgerTransaction, Member, Purchase, PurchaseLine, Refund
+from points.models import (
+    Account,
+    LedgerTransaction,
+    Member,
+    Notification,
+    Purchase,
+    PurchaseLine,
+    Refund,
+)
 from points.rules import CampaignRule, LineInput, earn_for_purchase, share_of
 from points.services.accounts import issuance_account, system_account
 from points.services.bonuses import FIRST_PURCHASE, bonus_grant
 from points.services.ledger import InsufficientPoints, Overdraft, Posting, ledger_post
+from points.services.notifications import notification_send
 
 
 class EarnError(Exception):
@@ -250,8 +260,26 @@ def purchase_record(
         if first_purchase:
             purchase.bonus = bonus_grant(member=member, kind=FIRST_PURCHASE, actor=actor)
         Member.objects.filter(pk=member.pk).update(last_activity_at=timezone.now())
+        if txn is not None:
+            _notify_points_earned(member, merchant, earned.points, earned.green_points)
     purchase.replayed = False
     return purchase
+
+
+def _notify_points_earned(member: Member, merchant: Merchant, points: int, green: int) -> None:
+    """Tell the member "积分到账": an inbox row now, its email queued on commit."""
+    earned = "、".join(
+        part
+        for part in (f"{points} 积分" if points else "", f"{green} 绿色积分" if green else "")
+        if part
+    )
+    notification_send(
+        member=member,
+        kind=Notification.Kind.POINTS,
+        title=f"积分到账：{earned}",
+        body=f"您在{merchant.name}的消费获得了 {earned}。",
+        link=reverse("dashboard"),
+    )
 
 
 def refund_policy() -> Refund.Policy:
