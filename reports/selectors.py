@@ -73,10 +73,14 @@ def carbon_saved_g(lines: QuerySet[PurchaseLine]) -> int:
 
 def green_entries(members_filter: Q) -> QuerySet[LedgerEntry]:
     """Entries on members' green accounts, each with `when`: the time of the purchase that
-    earned it (a receipt recorded late counts in the month it was made), else the time the
-    ledger recorded it (refunds, adjustments)."""
+    earned it or that a refund reverses (so points and CO₂e fall in the same month), else
+    the time the ledger recorded it (adjustments)."""
     return LedgerEntry.objects.filter(members_filter, account__kind=Account.Kind.GREEN).annotate(
-        when=Coalesce("transaction__purchase__occurred_at", "transaction__created_at")
+        when=Coalesce(
+            "transaction__purchase__occurred_at",
+            "transaction__reverses__purchase__occurred_at",
+            "transaction__created_at",
+        )
     )
 
 
