@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 
+from django.conf import settings
 from django.db import connection
 
 from merchants.models import Merchant
@@ -126,8 +127,19 @@ def audit_rows_sql(filters: AuditFilters) -> tuple[str, list]:
     if filters.kind:
         where.append("t.kind = %s")
         params.append(filters.kind)
+    if connection.vendor == "postgresql":
+        # ISO 8601 in the site's zone, formatted by the database (parsing a timestamp per
+        # row in Python costs more than the rest of the row).
+        time_column = f"""(SELECT to_char(l.local, 'YYYY-MM-DD"T"HH24:MI:SS.US')
+                    || CASE WHEN l.local >= l.utc THEN '+' ELSE '' END
+                    || to_char(l.local - l.utc, 'HH24:MI')
+                  FROM (SELECT t.created_at AT TIME ZONE {_quote_literal(settings.TIME_ZONE)}
+                               AS local,
+                               t.created_at AT TIME ZONE 'UTC' AS utc) l)"""
+    else:
+        time_column = "t.created_at"
     sql = f"""
-        SELECT t.id, s.hash, t.created_at, t.kind, m.member_no, a.code, r.points,
+        SELECT t.id, s.hash, {time_column}, t.kind, m.member_no, a.code, r.points,
                r.balance_after, mc.name, t.reference, t.reason, t.actor
         FROM (
             SELECT e.id, e.transaction_id, e.account_id, e.points,
@@ -146,6 +158,11 @@ def audit_rows_sql(filters: AuditFilters) -> tuple[str, list]:
         ORDER BY t.id, r.id
     """
     return sql, params
+
+
+def _quote_literal(text: str) -> str:
+    """A time-zone name as an SQL literal (it comes from settings, never from a user)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def audit_row_count(filters: AuditFilters) -> int:
