@@ -11,6 +11,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("points.urls")),
     path("", include("redemption.urls")),
+    path("", include("reports.urls")),
 ]
 
 handler403 = "points.views.permission_denied"

@@ -178,6 +178,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "points.tasks.retry_pending_emails_task",
         "schedule": crontab(minute="*/10"),
     },
+    # Last month's green reports, on the 1st at 06:00 (Asia/Shanghai).
+    "green-reports-monthly": {
+        "task": "reports.tasks.green_reports_monthly_task",
+        "schedule": crontab(minute=0, hour=6, day_of_month=1),
+    },
 }
 
 # --- REST framework ---------------------------------------------------------------------
@@ -216,6 +221,9 @@ POINT_VALUE_FLOOR_FEN = env.int("POINT_VALUE_FLOOR_FEN", default=5)
 # What a refund does when the member has already spent the points: reverse in full and let
 # the balance go negative ("allow_negative"), or take only what is left ("cap_at_balance").
 REFUND_POLICY = env("REFUND_POLICY", default="allow_negative")
+# Settlement between merchants: what one point is worth in fen (points redeemed at a
+# merchant minus points it issued, times this).
+SETTLEMENT_FEN_PER_POINT = env.int("SETTLEMENT_FEN_PER_POINT", default=1)
 # Tests on PostgreSQL flush tables with TRUNCATE; only they switch this on.
 LEDGER_ALLOW_TEST_TRUNCATE = False
 
@@ -235,6 +243,8 @@ if POINTS_SIGNUP_BONUS + POINTS_FIRST_PURCHASE_BONUS > POINTS_SIGNUP_BONUS_CAP:
     )
 if REFUND_POLICY not in ("allow_negative", "cap_at_balance"):
     raise ImproperlyConfigured("REFUND_POLICY must be allow_negative or cap_at_balance.")
+if SETTLEMENT_FEN_PER_POINT < 0:
+    raise ImproperlyConfigured("SETTLEMENT_FEN_PER_POINT must not be negative.")
 if POINT_VALUE_FLOOR_FEN < 1:
     raise ImproperlyConfigured("POINT_VALUE_FLOOR_FEN must be at least 1 fen.")
 
@@ -243,4 +253,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    # WeasyPrint and fontTools narrate every PDF step at INFO.
+    "loggers": {
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+    },
 }

@@ -1,0 +1,46 @@
+"""The ledger integrity page: chain head, last verification, and running it as a task."""
+
+import pytest
+
+from points.models import LedgerSeal
+from points.services.sealing import ledger_seal
+from reports.models import LedgerVerification
+from tests.points.helpers import earn
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_page_shows_the_chain_head(make_member, issuer, staff_client):
+    earn(make_member(), issuer, 50)
+    ledger_seal()
+
+    body = staff_client.get("/staff/integrity/").content.decode()
+
+    head = LedgerSeal.objects.order_by("-id").first()
+    assert head.hash in body
+    assert f"#{head.transaction_id}" in body
+
+
+def test_the_button_runs_verify_ledger_as_a_task_and_keeps_the_result(
+    make_member, issuer, staff_client, platform_staff, django_capture_on_commit_callbacks
+):
+    earn(make_member(), issuer, 50)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post("/staff/integrity/run/")
+
+    assert response.status_code == 302
+    run = LedgerVerification.objects.get()
+    assert (run.ok, run.requested_by, run.transactions, run.problems) == (
+        True,
+        platform_staff.username,
+        1,
+        [],
+    )
+    assert run.finished_at is not None
+    assert "通过" in staff_client.get("/staff/integrity/").content.decode()
+
+
+def test_running_it_needs_a_post(staff_client):
+    assert staff_client.get("/staff/integrity/run/").status_code == 405
+    assert LedgerVerification.objects.count() == 0
