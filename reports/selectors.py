@@ -536,3 +536,17 @@ def ledger_integrity_status() -> IntegrityStatus:
         sealed=LedgerSeal.objects.count(),
         last_verification=LedgerVerification.objects.order_by("-started_at", "-id").first(),
     )
+
+
+def top_rewards(merchant: Merchant, period: Period, *, limit: int = 5) -> list[dict]:
+    """The merchant's most redeemed rewards in the period (cancelled redemptions excluded)."""
+    from redemption.models import Redemption
+
+    start, end = period.bounds
+    return list(
+        Redemption.objects.filter(merchant=merchant, created_at__gte=start, created_at__lt=end)
+        .exclude(status=Redemption.Status.CANCELLED)
+        .values("reward_id", "reward__title")
+        .annotate(redemptions=Count("id"), units=Sum("quantity"), points=Sum("points_total"))
+        .order_by("-units", "-points", "reward_id")[:limit]
+    )

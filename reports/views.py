@@ -30,6 +30,7 @@ from reports.selectors import (
     merchant_figures,
     period_name,
     settlement_statement,
+    top_rewards,
 )
 from reports.services.audit import BOM, audit_export
 from reports.services.green import REPORT_LANGUAGE, green_report_generate, render_pdf
@@ -159,7 +160,12 @@ def merchant_analytics(request):
     return render(
         request,
         "reports/merchant_analytics.html",
-        {"figures": figures, "chart": chart, "period_name": period_name(period)},
+        {
+            "figures": figures,
+            "chart": chart,
+            "period_name": period_name(period),
+            "top_rewards": top_rewards(merchant, period),
+        },
     )
 
 

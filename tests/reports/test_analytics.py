@@ -197,3 +197,29 @@ def test_list_pages_make_a_bounded_number_of_queries(
         staff_client.get("/staff/communities/")
     with django_assert_max_num_queries(12):
         staff_client.get("/staff/audit/")
+
+
+def test_top_rewards_count_only_the_merchants_uncancelled_redemptions(
+    shop_a, shop_b, make_member, merchant_user, client
+):
+    from points.services.accounts import issuance_account
+    from redemption.services.redemptions import redemption_cancel_by_member, reward_redeem
+    from redemption.services.rewards import reward_create
+    from tests.points.helpers import earn
+
+    member = make_member()
+    earn(member, issuance_account(shop_a), 5000)
+    pen = reward_create(merchant=shop_a, title="Pen", points_price=100, face_value_fen=500)
+    book = reward_create(merchant=shop_a, title="Book", points_price=200, face_value_fen=1000)
+    bag = reward_create(merchant=shop_b, title="Bag", points_price=100, face_value_fen=500)
+    reward_redeem(member=member, reward=pen, quantity=3, idempotency_key="t1")
+    reward_redeem(member=member, reward=book, quantity=1, idempotency_key="t2")
+    cancelled = reward_redeem(member=member, reward=book, quantity=2, idempotency_key="t3")
+    redemption_cancel_by_member(redemption=cancelled, member=member)
+    reward_redeem(member=member, reward=bag, quantity=5, idempotency_key="t4")
+    client.force_login(merchant_user)
+
+    rows = client.get("/staff/merchant/analytics/").context["top_rewards"]
+
+    assert [(r["reward__title"], r["units"], r["points"]) for r in rows] == [
+        ("Pen", 3, 300), ("Book", 1, 200)]
