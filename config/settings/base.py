@@ -158,6 +158,11 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BEAT_SCHEDULE: dict = {
     "seal-ledger": {"task": "points.tasks.seal_ledger_task", "schedule": 60.0},
+    # Once a day (every 24 h from beat's start): offers for members who lapsed since.
+    "send-winback-offers": {
+        "task": "redemption.tasks.send_winback_offers_task",
+        "schedule": 24 * 60 * 60.0,
+    },
 }
 
 # --- REST framework ---------------------------------------------------------------------
@@ -213,6 +218,19 @@ if REFUND_POLICY not in ("allow_negative", "cap_at_balance"):
     raise ImproperlyConfigured("REFUND_POLICY must be allow_negative or cap_at_balance.")
 if POINT_VALUE_FLOOR_FEN < 1:
     raise ImproperlyConfigured("POINT_VALUE_FLOOR_FEN must be at least 1 fen.")
+
+# --- Win-back offers --------------------------------------------------------------------
+# A member with no earn, refund or redemption for this many days gets one personal offer.
+WIN_BACK_AFTER_DAYS = env.int("WIN_BACK_AFTER_DAYS", default=90)
+# The offer's discount off the reward's points price of the day (value floor still holds).
+WIN_BACK_DISCOUNT_PERCENT = env.int("WIN_BACK_DISCOUNT_PERCENT", default=30)
+# How long an offer may be redeemed, from the moment it is made.
+WIN_BACK_OFFER_VALID_DAYS = env.int("WIN_BACK_OFFER_VALID_DAYS", default=30)
+
+if WIN_BACK_AFTER_DAYS < 1 or WIN_BACK_OFFER_VALID_DAYS < 1:
+    raise ImproperlyConfigured("WIN_BACK_AFTER_DAYS and WIN_BACK_OFFER_VALID_DAYS must be >= 1.")
+if not 0 <= WIN_BACK_DISCOUNT_PERCENT <= 99:
+    raise ImproperlyConfigured("WIN_BACK_DISCOUNT_PERCENT must be from 0 to 99.")
 
 LOGGING = {
     "version": 1,
