@@ -11,7 +11,7 @@ import time_machine
 from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.db import connections
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from merchants.models import Category, Merchant
 from points.models import LedgerEntry, LedgerTransaction, Member, Notification
@@ -57,6 +57,13 @@ def send(days: float) -> int:
         return winback_offers_send()
 
 
+@pytest.fixture(autouse=True)
+def english():
+    """Refusals are matched in English; notifications still use the site's language."""
+    with translation.override("en"):
+        yield
+
+
 @pytest.fixture
 def notebook(make_reward):
     """1,000 points, worth ¥60: the 30% offer is 700 points."""
@@ -91,6 +98,7 @@ def test_a_lapsed_member_gets_exactly_one_offer_per_lapse_however_often_it_runs(
     assert notification.kind == Notification.Kind.WIN_BACK
     assert notification.link == f"/rewards/{notebook.pk}/?offer={offer.pk}"
     assert "笔记本套装" in notification.title and "700" in notification.body
+    assert notification.title.startswith("您的专属优惠")  # in the site's language (zh-hans)
 
 
 def test_an_active_member_gets_no_offer(make_member, merchant, notebook):
