@@ -92,7 +92,9 @@ class OfferTerms:
     cash_fen: int
 
 
-def offer_terms(reward: Reward, price: Price, *, percent_off: int, floor_fen: int):
+def offer_terms(
+    reward: Reward, price: Price, *, percent_off: int, floor_fen: int
+) -> OfferTerms | None:
     """The personal price on `reward`, or None when it would break the value floor."""
     points = max(discounted_points(price.points, percent_off), 1)
     if not meets_value_floor(
