@@ -4,7 +4,14 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from redemption.models import PriceSchedule, Redemption, Reward, RewardPriceChange, Voucher
+from redemption.models import (
+    PriceSchedule,
+    Redemption,
+    Reward,
+    RewardPriceChange,
+    Voucher,
+    WinBackOffer,
+)
 from redemption.services.errors import RedemptionError
 from redemption.services.redemptions import (
     redemption_cancel_by_merchant,
@@ -216,3 +223,30 @@ class VoucherAdmin(admin.ModelAdmin):
             lambda v: voucher_use(voucher=v, actor=_actor(request)),
             lambda n: ngettext("%d voucher marked used.", "%d vouchers marked used.", n) % n,
         )
+
+
+@admin.register(WinBackOffer)
+class WinBackOfferAdmin(admin.ModelAdmin):
+    """Read-only: offers are made by `send_winback_offers` and used by redemptions."""
+
+    list_display = (
+        "id",
+        "member",
+        "reward",
+        "points_price",
+        "list_points_price",
+        "valid_until",
+        "redemption",
+    )
+    list_select_related = ("member", "reward", "redemption")
+    search_fields = ("member__member_no", "reward__title")
+    list_filter = ("valid_until",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from redemption.pricing import ScheduleRule, point_value_floor_error
+from redemption.pricing import Price, ScheduleRule, point_value_floor_error
 
 MAX_POINTS_PRICE = 10_000_000
 MAX_FEN = 10**9
@@ -432,3 +432,81 @@ VOUCHER_STATUS_LABELS = {
     "expired": _("expired"),
     "valid": _("valid"),
 }
+
+
+class WinBackOffer(models.Model):
+    """A personal price on one reward for a lapsed member, redeemable once, by them only.
+
+    One offer per lapse: `lapse_started_at` is the member's last earn, refund or redemption
+    before the lapse, and (member, lapse_started_at) is unique, so two senders at once still
+    make one offer. Written only by `redemption.services.winback`; used by `reward_redeem`.
+    """
+
+    member = models.ForeignKey(
+        "points.Member",
+        on_delete=models.CASCADE,
+        related_name="winback_offers",
+        verbose_name=_("member"),
+    )
+    reward = models.ForeignKey(
+        Reward, on_delete=models.CASCADE, related_name="winback_offers", verbose_name=_("reward")
+    )
+    list_points_price = models.PositiveIntegerField(_("points price when offered"))
+    points_price = models.PositiveIntegerField(
+        _("offer points price"), validators=[MinValueValidator(1)]
+    )
+    percent_off = models.PositiveSmallIntegerField(_("discount (%)"))
+    cash_price_fen = models.PositiveBigIntegerField(_("cash price (fen)"), default=0)
+    lapse_started_at = models.DateTimeField(_("last activity before the lapse"))
+    valid_from = models.DateTimeField(_("valid from"))
+    valid_until = models.DateTimeField(_("valid until"))
+    redemption = models.OneToOneField(
+        Redemption,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="winback_offer",
+        verbose_name=_("redemption"),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("win-back offer")
+        verbose_name_plural = _("win-back offers")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "lapse_started_at"], name="winbackoffer_one_per_lapse"
+            ),
+            models.CheckConstraint(
+                condition=Q(points_price__gte=1), name="winbackoffer_points_price_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_until__gt=models.F("valid_from")),
+                name="winbackoffer_window_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.member_id} → {self.reward_id} @ {self.points_price}"
+
+    def status_at(self, now: datetime) -> str:
+        if self.redemption_id:
+            return "used"
+        if now < self.valid_from:
+            return "pending"
+        if now >= self.valid_until:
+            return "expired"
+        return "valid"
+
+    def is_usable_at(self, now: datetime) -> bool:
+        return self.status_at(now) == "valid"
+
+    def as_price(self) -> Price:
+        """The offer as a unit price, shown and snapshotted like a scheduled discount."""
+        return Price(
+            base_points=self.list_points_price,
+            points=self.points_price,
+            percent_off=self.percent_off,
+            schedule_name=str(_("Exclusive offer")),
+        )

@@ -12,7 +12,14 @@ from django.utils import timezone
 from points.models import Account, Member, Purchase
 from points.selectors import spendable_balance
 from points.services.ledger import add_months
-from redemption.models import PriceSchedule, Redemption, Reward, RewardPriceChange, Voucher
+from redemption.models import (
+    PriceSchedule,
+    Redemption,
+    Reward,
+    RewardPriceChange,
+    Voucher,
+    WinBackOffer,
+)
 from redemption.pricing import Price, ScheduleRule, reward_price_on
 
 SAVINGS_WINDOW_MONTHS = 6
@@ -82,6 +89,20 @@ def member_redemptions(member: Member) -> QuerySet[Redemption]:
         .select_related("merchant", "reward")
         .prefetch_related(Prefetch("vouchers", queryset=Voucher.objects.order_by("id")))
         .order_by("-created_at", "-id")
+    )
+
+
+def member_open_winback_offers(
+    member: Member, *, now: datetime | None = None
+) -> QuerySet[WinBackOffer]:
+    """The member's win-back offers they can still use now, soonest ending first."""
+    now = now or timezone.now()
+    return (
+        WinBackOffer.objects.filter(
+            member=member, redemption__isnull=True, valid_from__lte=now, valid_until__gt=now
+        )
+        .select_related("reward__merchant")
+        .order_by("valid_until", "id")
     )
 
 

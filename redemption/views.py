@@ -16,9 +16,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from points.models import Member
 from redemption.forms import CatalogFilterForm, QuantityForm, RedeemForm
-from redemption.models import Redemption
+from redemption.models import Redemption, WinBackOffer
 from redemption.pricing import point_value_hundredths_of_fen
 from redemption.selectors import (
+    member_open_winback_offers,
     member_redemptions,
     member_spendable_points,
     pricing_day,
@@ -41,6 +42,17 @@ def _available_reward(pk: int, now):
     if reward is None:
         raise Http404
     return reward
+
+
+def _member_offer(request, member: Member | None, reward) -> WinBackOffer | None:
+    """The win-back offer named by `?offer=` (or the form): only the member's own, on this
+    reward; anyone else's offer id is a 404, exactly like an id that does not exist."""
+    raw = request.POST.get("offer") or request.GET.get("offer")
+    if not raw:
+        return None
+    if member is None or not str(raw).isdigit():
+        raise Http404
+    return get_object_or_404(WinBackOffer, pk=int(raw), member=member, reward=reward)
 
 
 CATALOG_LIMIT = 500
@@ -92,6 +104,7 @@ def reward_detail(request, pk: int):
     now = timezone.now()
     reward = _available_reward(pk, now)
     member = _member(request)
+    offer = _member_offer(request, member, reward)
     price = reward_price(reward, on=pricing_day(now))
     projection = (
         savings_projection(member=member, rewards=[reward], prices={reward.pk: price}, now=now)[
@@ -114,6 +127,10 @@ def reward_detail(request, pk: int):
             face_value_fen=reward.face_value_fen,
         ),
         "form": QuantityForm(),
+        "offer": offer,
+        "offer_price": offer.as_price() if offer else None,
+        "offer_usable": offer is not None and offer.is_usable_at(now),
+        "offer_status": offer.status_at(now) if offer else "",
     }
     return render(request, "redemption/reward_detail.html", context)
 
@@ -129,6 +146,9 @@ def reward_redeem_view(request, pk: int):
     if member is None:
         messages.error(request, _("This login has no member card, so it cannot redeem."))
         return redirect(detail_url)
+    offer = _member_offer(request, member, reward)
+    if offer is not None:
+        detail_url = f"{detail_url}?offer={offer.pk}"
     if request.method == "POST":
         form = RedeemForm(request.POST)
         if not form.is_valid():
@@ -141,6 +161,7 @@ def reward_redeem_view(request, pk: int):
                 quantity=form.cleaned_data["quantity"],
                 idempotency_key=f"web:{form.cleaned_data['token']}",
                 actor=f"member:{member.member_no}",
+                offer=offer,
             )
         except RedemptionError as refusal:
             messages.error(request, str(refusal.message))
@@ -159,15 +180,25 @@ def reward_redeem_view(request, pk: int):
         messages.error(request, _first_error(form))
         return redirect(detail_url)
     quantity = form.cleaned_data["quantity"]
-    price = reward_price(reward, on=pricing_day(now))
+    if offer is not None:
+        if not offer.is_usable_at(now):
+            messages.error(request, _("This offer cannot be used any more."))
+            return redirect(detail_url)
+        quantity = 1  # an offer is for one unit
+        price = offer.as_price()
+        unit_cash_fen = offer.cash_price_fen
+    else:
+        price = reward_price(reward, on=pricing_day(now))
+        unit_cash_fen = reward.cash_price_fen
     total = price.points * quantity
     spendable = member_spendable_points(member, now=now)
     context = {
         "reward": reward,
+        "offer": offer,
         "price": price,
         "quantity": quantity,
         "total": total,
-        "cash_due_fen": reward.cash_price_fen * quantity,
+        "cash_due_fen": unit_cash_fen * quantity,
         "spendable": spendable,
         "after": spendable - total,
         "enough": spendable >= total,
@@ -186,11 +217,13 @@ def _first_error(form) -> str:
 @login_required
 def my_redemptions(request):
     member = _member(request)
+    now = timezone.now()
     redemptions = list(member_redemptions(member)[:100]) if member else []
+    offers = list(member_open_winback_offers(member, now=now)) if member else []
     return render(
         request,
         "redemption/my_redemptions.html",
-        {"member": member, "redemptions": redemptions, "now": timezone.now()},
+        {"member": member, "redemptions": redemptions, "offers": offers, "now": now},
     )
 
 

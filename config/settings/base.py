@@ -183,6 +183,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "reports.tasks.green_reports_monthly_task",
         "schedule": crontab(minute=0, hour=6, day_of_month=1),
     },
+    # Daily at 10:00: one offer for each member who lapsed since the last run.
+    "send-winback-offers": {
+        "task": "redemption.tasks.send_winback_offers_task",
+        "schedule": crontab(hour=10, minute=0),
+    },
 }
 
 # --- REST framework ---------------------------------------------------------------------
@@ -247,6 +252,19 @@ if SETTLEMENT_FEN_PER_POINT < 0:
     raise ImproperlyConfigured("SETTLEMENT_FEN_PER_POINT must not be negative.")
 if POINT_VALUE_FLOOR_FEN < 1:
     raise ImproperlyConfigured("POINT_VALUE_FLOOR_FEN must be at least 1 fen.")
+
+# --- Win-back offers --------------------------------------------------------------------
+# A member with no earn, refund or redemption for this many days gets one personal offer.
+WIN_BACK_AFTER_DAYS = env.int("WIN_BACK_AFTER_DAYS", default=90)
+# The offer's discount off the reward's points price of the day (value floor still holds).
+WIN_BACK_DISCOUNT_PERCENT = env.int("WIN_BACK_DISCOUNT_PERCENT", default=30)
+# How long an offer may be redeemed, from the moment it is made.
+WIN_BACK_OFFER_VALID_DAYS = env.int("WIN_BACK_OFFER_VALID_DAYS", default=30)
+
+if WIN_BACK_AFTER_DAYS < 1 or WIN_BACK_OFFER_VALID_DAYS < 1:
+    raise ImproperlyConfigured("WIN_BACK_AFTER_DAYS and WIN_BACK_OFFER_VALID_DAYS must be >= 1.")
+if not 0 <= WIN_BACK_DISCOUNT_PERCENT <= 99:
+    raise ImproperlyConfigured("WIN_BACK_DISCOUNT_PERCENT must be from 0 to 99.")
 
 LOGGING = {
     "version": 1,

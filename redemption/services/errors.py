@@ -74,3 +74,8 @@ class NotFulfillable(RedemptionError):
 class VoucherNotUsable(RedemptionError):
     code = "voucher_not_usable"
     default_message = _("This voucher cannot be used.")
+
+
+class OfferNotValid(RedemptionError):
+    code = "offer_not_valid"
+    default_message = _("This offer cannot be used.")

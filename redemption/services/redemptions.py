@@ -1,8 +1,8 @@
 """Redeeming rewards, fulfilling and cancelling redemptions, using vouchers.
 
-Lock order, everywhere: the reward row, then the redemption row, then the member's standard
-account (the ledger locks it again, harmlessly, in the same transaction). Points move only
-through `points.services.ledger.ledger_post`:
+Lock order, everywhere: the reward row, then the redemption row (or the win-back offer being
+used), then the member's standard account (the ledger locks it again, harmlessly, in the
+same transaction). Points move only through `points.services.ledger.ledger_post`:
 
 * redeem: member standard −P, `redemption:<merchant>` +P (kind "redeem");
 * member or merchant cancel: the exact reverse, `reverses=` the redeem transaction, which
@@ -26,7 +26,13 @@ from points.selectors import spendable_balance
 from points.services.accounts import issuance_account, redemption_account
 from points.services.ledger import InsufficientPoints as LedgerInsufficientPoints
 from points.services.ledger import Posting, ledger_post
-from redemption.models import MAX_QUANTITY_PER_REDEMPTION, Redemption, Reward, Voucher
+from redemption.models import (
+    MAX_QUANTITY_PER_REDEMPTION,
+    Redemption,
+    Reward,
+    Voucher,
+    WinBackOffer,
+)
 from redemption.pricing import meets_value_floor
 from redemption.selectors import member_units_held, pricing_day, reward_price
 from redemption.services.errors import (
@@ -37,6 +43,7 @@ from redemption.services.errors import (
     NegativeBalance,
     NotCancellable,
     NotFulfillable,
+    OfferNotValid,
     OutOfStock,
     PriceBelowFloor,
     RewardNotAvailable,
@@ -75,6 +82,23 @@ def _replayed(redemption: Redemption) -> Redemption:
     return redemption
 
 
+def _locked_offer(offer: WinBackOffer, *, member: Member, reward: Reward, quantity, now):
+    """The offer row, locked, if `member` may use it on `reward` now; else OfferNotValid."""
+    locked = WinBackOffer.objects.select_for_update().filter(pk=offer.pk).first()
+    if locked is None or locked.member_id != member.pk:
+        raise OfferNotValid(_("This offer is not yours."))
+    if locked.reward_id != reward.pk:
+        raise OfferNotValid(_("This offer is for another reward."))
+    status = locked.status_at(now)
+    if status == "used":
+        raise OfferNotValid(_("This offer has already been used."))
+    if status != "valid":
+        raise OfferNotValid(_("This offer is not valid now: it has expired."))
+    if quantity != 1:
+        raise OfferNotValid(_("An exclusive offer is for one unit."))
+    return locked
+
+
 def reward_redeem(
     *,
     member: Member,
@@ -83,13 +107,19 @@ def reward_redeem(
     idempotency_key: str,
     actor: str = "member",
     now: datetime | None = None,
+    offer: WinBackOffer | None = None,
 ) -> Redemption:
     """Redeem `quantity` units of `reward` for `member` at today's price; return the Redemption.
 
+    With a win-back `offer`, one unit at the offer's personal points and cash price instead:
+    only the offer's member, on its reward, inside its validity window, once (the offer is
+    then linked to the redemption; cancelling that redemption does not free it again).
+
     A repeated `idempotency_key` (per member) returns the original redemption with
     `replayed = True` and changes nothing. Refusals (`RedemptionError` subclasses) write
-    nothing: bad quantity, unavailable reward, a price below the value floor, out of stock,
-    the per-member limit, a negative balance, or too few spendable points.
+    nothing: bad quantity, unavailable reward, an offer not usable by this member now, a
+    price below the value floor, out of stock, the per-member limit, a negative balance,
+    or too few spendable points.
     """
     quantity = _validated_quantity(quantity)
     key = _validated_key(idempotency_key)
@@ -107,9 +137,12 @@ def reward_redeem(
             return _replayed(existing)
         if not locked.is_available(now):
             raise RewardNotAvailable()
+        if offer is not None:
+            offer = _locked_offer(offer, member=member, reward=locked, quantity=quantity, now=now)
+        unit_cash_fen = offer.cash_price_fen if offer is not None else locked.cash_price_fen
         if not meets_value_floor(
-            points_price=locked.points_price,
-            cash_price_fen=locked.cash_price_fen,
+            points_price=offer.points_price if offer is not None else locked.points_price,
+            cash_price_fen=unit_cash_fen,
             face_value_fen=locked.face_value_fen,
             floor_fen=settings.POINT_VALUE_FLOOR_FEN,
         ):
@@ -130,7 +163,7 @@ def reward_redeem(
         account = Account.objects.select_for_update().get(member=member, kind=Account.Kind.STANDARD)
         if account.balance < 0:
             raise NegativeBalance()
-        price = reward_price(locked, on=pricing_day(now))
+        price = offer.as_price() if offer is not None else reward_price(locked, on=pricing_day(now))
         total = price.points * quantity
         if total > 0:
             available = spendable_balance(account, now=now)
@@ -152,8 +185,8 @@ def reward_redeem(
             percent_off=price.percent_off,
             schedule_id=price.schedule_id,
             schedule_name=price.schedule_name,
-            unit_cash_fen=locked.cash_price_fen,
-            cash_due_fen=locked.cash_price_fen * quantity,
+            unit_cash_fen=unit_cash_fen,
+            cash_due_fen=unit_cash_fen * quantity,
             face_value_fen=locked.face_value_fen,
             created_at=now,
         )
@@ -184,6 +217,7 @@ def reward_redeem(
                         "unit_points": price.points,
                         "percent_off": price.percent_off,
                         "schedule": price.schedule_id,
+                        **({"winback_offer": offer.pk} if offer is not None else {}),
                     },
                     now=now,
                 )
@@ -194,6 +228,9 @@ def reward_redeem(
                 ) from error
             redemption.ledger_transaction = txn
             redemption.save(update_fields=["ledger_transaction"])
+        if offer is not None:
+            WinBackOffer.objects.filter(pk=offer.pk).update(redemption=redemption)
+            offer.redemption = redemption
         if locked.stock is not None:
             Reward.objects.filter(pk=locked.pk).update(stock=F("stock") - quantity)
             locked.stock -= quantity
