@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from points.models import Member
+from points.views import member_for
 from redemption.forms import CatalogFilterForm, QuantityForm, RedeemForm
 from redemption.models import Redemption, WinBackOffer
 from redemption.pricing import point_value_hundredths_of_fen
@@ -34,7 +35,8 @@ from redemption.services.redemptions import redemption_cancel_by_member, reward_
 
 
 def _member(request) -> Member | None:
-    return Member.objects.filter(user=request.user).first()
+    # One lookup per request, shared with the header's unread count.
+    return member_for(request)
 
 
 def _available_reward(pk: int, now):

@@ -94,7 +94,7 @@ def test_a_lapsed_member_gets_exactly_one_offer_per_lapse_however_often_it_runs(
     assert offer.valid_from == T0 + timedelta(days=90)
     assert offer.valid_until == T0 + timedelta(days=120)
     # And one inbox message links to the member's offer page
-    notification = Notification.objects.get(member=shopper)
+    notification = Notification.objects.get(member=shopper, kind=Notification.Kind.WIN_BACK)
     assert notification.kind == Notification.Kind.WIN_BACK
     assert notification.link == f"/rewards/{notebook.pk}/?offer={offer.pk}"
     assert "笔记本套装" in notification.title and "700" in notification.body
@@ -334,7 +334,9 @@ def test_the_command_and_the_task_send_offers(shopper, notebook, make_member, me
 def test_the_job_runs_daily_in_beat():
     entry = django_settings.CELERY_BEAT_SCHEDULE["send-winback-offers"]
     assert entry["task"] == "redemption.tasks.send_winback_offers_task"
-    assert entry["schedule"] == 24 * 60 * 60
+    schedule = entry["schedule"]  # a crontab: once a day at a fixed hour
+    assert len(schedule.hour) == 1 and len(schedule.minute) == 1
+    assert len(schedule.day_of_week) == 7 and len(schedule.day_of_month) == 31
 
 
 # --- Pages ------------------------------------------------------------------------------
