@@ -90,6 +90,12 @@ def _tune_database(db: dict) -> dict:
 
 
 DATABASES["default"] = _tune_database(DATABASES["default"])
+# Optional read replica for reports and exports; config.db routes reads to it.
+if env("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = _tune_database(env.db("DATABASE_REPLICA_URL"))
+    # Under test the replica is the default test database, not a second one.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["config.db.ReportingReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache / Redis ----------------------------------------------------------------------
