@@ -8,7 +8,9 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
-env.read_env(str(BASE_DIR / ".env"), overwrite=False) if (BASE_DIR / ".env").exists() else None
+# Values already in the environment win over the file. DJANGO_ENV_FILE points elsewhere.
+ENV_FILE = Path(env.str("DJANGO_ENV_FILE", default=str(BASE_DIR / ".env")))
+env.read_env(str(ENV_FILE), overwrite=False) if ENV_FILE.is_file() else None
 
 SECRET_KEY = env("SECRET_KEY", default="django-insecure-jifen-local-only-change-me")
 DEBUG = env.bool("DEBUG", default=False)

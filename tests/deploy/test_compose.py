@@ -240,8 +240,9 @@ def test_env_example_lists_every_variable_the_stack_reads():
     )
     read = _variables_the_stack_reads()
     assert {"SECRET_KEY", "ALLOWED_HOSTS", "POSTGRES_PASSWORD", "DATABASE_REPLICA_URL"} <= read
-    # Fixed by the image (Dockerfile ENV), or ignored by the production settings (DEBUG).
-    not_configuration = {"STATIC_ROOT", "PORT", "DEBUG"}
+    # Fixed by the image (Dockerfile ENV), ignored by the production settings (DEBUG), or
+    # where the .env file itself is (DJANGO_ENV_FILE).
+    not_configuration = {"STATIC_ROOT", "PORT", "DEBUG", "DJANGO_ENV_FILE"}
     missing = read - listed - set_by_compose - not_configuration
     assert not missing, f".env.example does not list: {sorted(missing)}"
 
