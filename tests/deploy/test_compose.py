@@ -251,7 +251,10 @@ def test_env_example_variables_parse_as_the_settings_expect(tmp_path):
     from tests.deploy.conftest import production_env, run_in_django
 
     example = (REPO / ".env.example").read_text(encoding="utf-8")
-    values = dict(re.findall(r"^([A-Z_][A-Z0-9_]*)=(.*)$", example, re.MULTILINE))
+    values = {
+        name: value.strip('"')  # compose, django-environ and sh all drop the quotes
+        for name, value in re.findall(r"^([A-Z_][A-Z0-9_]*)=(.*)$", example, re.MULTILINE)
+    }
     values["SECRET_KEY"] = "x" * 60  # the example leaves it for you to generate
     result = run_in_django(
         "from django.conf import settings; print(settings.POINT_VALUE_FLOOR_FEN)",
