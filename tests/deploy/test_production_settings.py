@@ -122,7 +122,7 @@ def test_pgbouncer_transaction_pooling_disables_server_side_cursors(tmp_path):
     assert _settings(env)["DATABASES"]["default"]["DISABLE_SERVER_SIDE_CURSORS"] is True
 
 
-def test_a_replica_url_adds_a_routed_read_only_alias(tmp_path):
+def test_a_replica_url_adds_a_routed_replica_alias(tmp_path):
     env = production_env(
         tmp_path,
         DATABASE_URL="postgres://jifen:pw@primary.internal:5432/jifen",
