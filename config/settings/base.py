@@ -9,7 +9,9 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
-env.read_env(str(BASE_DIR / ".env"), overwrite=False) if (BASE_DIR / ".env").exists() else None
+# Values already in the environment win over the file. DJANGO_ENV_FILE points elsewhere.
+ENV_FILE = Path(env.str("DJANGO_ENV_FILE", default=str(BASE_DIR / ".env")))
+env.read_env(str(ENV_FILE), overwrite=False) if ENV_FILE.is_file() else None
 
 SECRET_KEY = env("SECRET_KEY", default="django-insecure-jifen-local-only-change-me")
 DEBUG = env.bool("DEBUG", default=False)
@@ -93,6 +95,12 @@ def _tune_database(db: dict) -> dict:
 
 
 DATABASES["default"] = _tune_database(DATABASES["default"])
+# Optional read replica for reports and exports; config.db routes reads to it.
+if env("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = _tune_database(env.db("DATABASE_REPLICA_URL"))
+    # Under test the replica is the default test database, not a second one.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["config.db.ReportingReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache / Redis ----------------------------------------------------------------------
