@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import JsonResponse
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
@@ -410,3 +411,17 @@ class MemberBalanceView(PosView):
 
 def api_not_found(request, exception=None):
     return JsonResponse(error_body("not_found", "No such API endpoint."), status=404)
+
+
+class TerminalKeyScheme(OpenApiAuthenticationExtension):
+    """Documents the terminal key in the OpenAPI schema as a Bearer token."""
+
+    target_class = "points.api.TerminalKeyAuthentication"
+    name = "TerminalKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "The till's API key: Authorization: Bearer <key>.",
+        }

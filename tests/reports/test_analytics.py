@@ -222,4 +222,6 @@ def test_top_rewards_count_only_the_merchants_uncancelled_redemptions(
     rows = client.get("/staff/merchant/analytics/").context["top_rewards"]
 
     assert [(r["reward__title"], r["units"], r["points"]) for r in rows] == [
-        ("Pen", 3, 300), ("Book", 1, 200)]
+        ("Pen", 3, 300),
+        ("Book", 1, 200),
+    ]
