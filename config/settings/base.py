@@ -194,6 +194,9 @@ POINT_VALUE_FLOOR_FEN = env.int("POINT_VALUE_FLOOR_FEN", default=5)
 # What a refund does when the member has already spent the points: reverse in full and let
 # the balance go negative ("allow_negative"), or take only what is left ("cap_at_balance").
 REFUND_POLICY = env("REFUND_POLICY", default="allow_negative")
+# A manual adjustment of more than this many points (either way) waits for a second
+# platform-staff user to approve it; smaller ones are applied at once.
+ADJUSTMENT_APPROVAL_THRESHOLD = env.int("ADJUSTMENT_APPROVAL_THRESHOLD", default=1000)
 # Tests on PostgreSQL flush tables with TRUNCATE; only they switch this on.
 LEDGER_ALLOW_TEST_TRUNCATE = False
 
@@ -211,6 +214,8 @@ if POINTS_SIGNUP_BONUS + POINTS_FIRST_PURCHASE_BONUS > POINTS_SIGNUP_BONUS_CAP:
     )
 if REFUND_POLICY not in ("allow_negative", "cap_at_balance"):
     raise ImproperlyConfigured("REFUND_POLICY must be allow_negative or cap_at_balance.")
+if ADJUSTMENT_APPROVAL_THRESHOLD < 0:
+    raise ImproperlyConfigured("ADJUSTMENT_APPROVAL_THRESHOLD must not be negative.")
 if POINT_VALUE_FLOOR_FEN < 1:
     raise ImproperlyConfigured("POINT_VALUE_FLOOR_FEN must be at least 1 fen.")
 
