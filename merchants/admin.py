@@ -1,32 +1,67 @@
+"""Back office for merchants' own data. Every admin here is merchant-scoped
+(`merchants.admin_scoping`): a merchant user sees, changes and chooses only its own rows."""
+
+from django.apps import apps
 from django.contrib import admin, messages
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from .models import Campaign, Category, Merchant, Product, Store, Terminal
+from .admin_scoping import MerchantScopedAdmin
+from .models import Campaign, Category, Merchant, MerchantMembership, Product, Store, Terminal
+
+
+def _purchase_lines():
+    # points sits to the right of merchants: looked up by name, never imported.
+    return apps.get_model("points", "PurchaseLine").objects
 
 
 @admin.register(Merchant)
-class MerchantAdmin(admin.ModelAdmin):
+class MerchantAdmin(MerchantScopedAdmin):
     list_display = ("name", "slug", "points_per_yuan", "cancel_compensation_percent", "active")
     list_filter = ("active",)
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
+    keeps_ledger_history = True
+
+    def has_ledger_history(self, obj):
+        return obj.ledger_transactions.exists() or obj.purchases.exists()
+
+
+@admin.register(MerchantMembership)
+class MerchantMembershipAdmin(MerchantScopedAdmin):
+    list_display = ("user", "merchant")
+    list_filter = ("merchant",)
+    search_fields = ("user__username", "merchant__name")
+    raw_id_fields = ("user",)
+    list_select_related = ("user", "merchant")
 
 
 @admin.register(Store)
-class StoreAdmin(admin.ModelAdmin):
-    list_display = ("name", "merchant", "code", "active")
+class StoreAdmin(MerchantScopedAdmin):
+    list_display = ("name", "merchant", "code", "address", "active")
     list_filter = ("active", "merchant")
-    search_fields = ("name", "code", "merchant__name")
+    search_fields = ("name", "code", "address", "merchant__name")
+    list_select_related = ("merchant",)
+    keeps_ledger_history = True
+
+    def has_ledger_history(self, obj):
+        return obj.purchases.exists()
 
 
 @admin.register(Terminal)
-class TerminalAdmin(admin.ModelAdmin):
+class TerminalAdmin(MerchantScopedAdmin):
     list_display = ("name", "store", "key_hint", "active", "created_at", "revoked_at")
-    list_filter = ("active", "store__merchant")
+    list_filter = ("active", "store__merchant", "store")
     search_fields = ("name", "store__name")
     readonly_fields = ("key_hint", "created_at", "revoked_at")
     fields = ("store", "name", "active", "key_hint", "created_at", "revoked_at")
+    list_select_related = ("store__merchant",)
+    autocomplete_fields = ("store",)
     actions = ["revoke", "rotate_key"]
+    keeps_ledger_history = True
+
+    def has_ledger_history(self, obj):
+        return obj.purchases.exists()
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -38,13 +73,25 @@ class TerminalAdmin(admin.ModelAdmin):
         self._show_key_once(request, obj, terminal_rotate_key(terminal=obj))
 
     def _show_key_once(self, request, terminal, raw_key):
+        # The key is selectable text (select-all on click) and, with JavaScript, one button
+        # copies it; it is never stored, so this message is the only place it appears.
         messages.warning(
             request,
-            _("API key for %(terminal)s — copy it now, it is shown only once: %(key)s")
-            % {"terminal": terminal, "key": raw_key},
+            format_html(
+                "{} <code class='jf-terminal-key' style='user-select:all'>{}</code> "
+                "<button type='button' class='button' "
+                'onclick="navigator.clipboard&&navigator.clipboard.writeText('
+                "this.previousElementSibling.textContent).then(()=>{{this.textContent="
+                "this.dataset.done}})\" data-done='{}'>{}</button>",
+                _("API key for %(terminal)s — copy it now, it is shown only once:")
+                % {"terminal": terminal},
+                raw_key,
+                _("Copied"),
+                _("Copy"),
+            ),
         )
 
-    @admin.action(description=_("Revoke the selected terminals' keys"))
+    @admin.action(description=_("Revoke the selected terminals' keys"), permissions=["change"])
     def revoke(self, request, queryset):
         from merchants.services.terminals import terminal_revoke
 
@@ -52,7 +99,9 @@ class TerminalAdmin(admin.ModelAdmin):
             terminal_revoke(terminal=terminal)
         messages.success(request, _("Revoked %(count)d terminals.") % {"count": queryset.count()})
 
-    @admin.action(description=_("Issue a new key (the old one stops working)"))
+    @admin.action(
+        description=_("Issue a new key (the old one stops working)"), permissions=["change"]
+    )
     def rotate_key(self, request, queryset):
         from merchants.services.terminals import terminal_rotate_key
 
@@ -61,14 +110,19 @@ class TerminalAdmin(admin.ModelAdmin):
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(MerchantScopedAdmin):
     list_display = ("name", "merchant", "slug", "multiplier")
     list_filter = ("merchant",)
     search_fields = ("name", "slug")
+    list_select_related = ("merchant",)
+    keeps_ledger_history = True
+
+    def has_ledger_history(self, obj):
+        return _purchase_lines().filter(category=obj).exists()
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(MerchantScopedAdmin):
     list_display = (
         "sku",
         "name",
@@ -82,10 +136,15 @@ class ProductAdmin(admin.ModelAdmin):
     list_filter = ("is_green", "active", "merchant", "category")
     search_fields = ("sku", "name")
     autocomplete_fields = ("category",)
+    list_select_related = ("merchant", "category")
+    keeps_ledger_history = True
+
+    def has_ledger_history(self, obj):
+        return _purchase_lines().filter(product=obj).exists()
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(MerchantScopedAdmin):
     list_display = (
         "name",
         "merchant",
@@ -100,3 +159,4 @@ class CampaignAdmin(admin.ModelAdmin):
     search_fields = ("name",)
     date_hierarchy = "starts_on"
     filter_horizontal = ("categories",)
+    list_select_related = ("merchant",)

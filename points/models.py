@@ -582,3 +582,72 @@ class ExpiryReminder(models.Model):
 
     def __str__(self) -> str:
         return f"lot {self.lot_id}: {self.days_before} days"
+
+
+class AdjustmentRequest(models.Model):
+    """A manual grant (+) or deduction (−) of a member's standard points by platform staff.
+
+    Applied through the ledger (kind "adjust", against the `adjustment` system account) by
+    `points.services.adjustments`: at once when small, after a second staff user approves
+    when larger than ADJUSTMENT_APPROVAL_THRESHOLD points.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for approval")
+        APPLIED = "applied", _("Applied")
+        REJECTED = "rejected", _("Rejected")
+
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="adjustments", verbose_name=_("member")
+    )
+    points = models.BigIntegerField(
+        _("points"), help_text=_("Positive to grant, negative to deduct.")
+    )
+    reason = models.CharField(_("reason"), max_length=255)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
+    requested_at = models.DateTimeField(_("requested at"), default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("approved or rejected by"),
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    transaction = models.OneToOneField(
+        LedgerTransaction,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="adjustment",
+        verbose_name=_("ledger transaction"),
+    )
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        verbose_name = _("points adjustment")
+        verbose_name_plural = _("points adjustments")
+        permissions = [("approve_adjustmentrequest", _("Can approve or reject adjustments"))]
+        constraints = [
+            models.CheckConstraint(condition=~Q(points=0), name="adjustment_points_nonzero"),
+            models.CheckConstraint(condition=~Q(reason=""), name="adjustment_reason_required"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["requested_at"],
+                condition=Q(status="pending"),
+                name="adjustment_pending",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.points:+d}"

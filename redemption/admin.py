@@ -1,9 +1,19 @@
-"""Back office for the catalog. Saves and actions call services; there is no cash-out anywhere."""
+"""Back office for the catalog. Every admin is merchant-scoped (`merchants.admin_scoping`);
+saves and actions call services; there is no cash-out anywhere."""
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from merchants.admin_scoping import MerchantScopedAdmin, ScopedChoicesMixin
 from redemption.models import (
     PriceSchedule,
     Redemption,
@@ -12,8 +22,11 @@ from redemption.models import (
     Voucher,
     WinBackOffer,
 )
+from redemption.selectors import reward_price, reward_prices
 from redemption.services.errors import RedemptionError
 from redemption.services.redemptions import (
+    VOUCHER_ALPHABET,
+    VOUCHER_CODE_GROUPS,
     redemption_cancel_by_merchant,
     redemption_fulfil,
     voucher_use,
@@ -39,7 +52,11 @@ def _run_each(modeladmin, request, queryset, service, done_message):
         modeladmin.message_user(request, done_message(done), messages.SUCCESS)
 
 
-class PriceScheduleInline(admin.TabularInline):
+def _month_start():
+    return timezone.localtime().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+class PriceScheduleInline(ScopedChoicesMixin, admin.TabularInline):
     model = PriceSchedule.rewards.through
     extra = 0
     verbose_name = _("price schedule")
@@ -58,35 +75,100 @@ class RewardPriceChangeInline(admin.TabularInline):
 
 
 @admin.register(Reward)
-class RewardAdmin(admin.ModelAdmin):
+class RewardAdmin(MerchantScopedAdmin):
     list_display = (
         "title",
+        "thumbnail",
         "merchant",
+        "category",
         "kind",
-        "points_price",
-        "cash_price_fen",
+        "current_price",
+        "seasonal_price",
         "face_value_fen",
         "stock",
+        "redemptions_this_month",
         "active",
-        "active_from",
-        "active_until",
     )
-    list_filter = ("active", "kind", "merchant")
+    list_filter = ("active", "kind", "merchant", "category")
     search_fields = ("title", "description", "merchant__name")
-    list_select_related = ("merchant",)
-    readonly_fields = ("created_at", "updated_at")
+    list_select_related = ("merchant", "category")
+    date_hierarchy = "created_at"
+    autocomplete_fields = ("category",)
+    readonly_fields = ("thumbnail", "created_at", "updated_at")
     inlines = [PriceScheduleInline, RewardPriceChangeInline]
     actions = ["activate", "deactivate"]
+    keeps_ledger_history = True
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                month_redemptions=Count(
+                    "redemptions",
+                    filter=Q(redemptions__created_at__gte=_month_start())
+                    & ~Q(redemptions__status=Redemption.Status.CANCELLED),
+                )
+            )
+        )
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        rewards = list(changelist.result_list)  # fills the page's result cache
+        prices = reward_prices(rewards)
+        for reward in rewards:
+            reward.today_price = prices[reward.pk]
+        return changelist
+
+    @admin.display(description=_("image"))
+    def thumbnail(self, reward):
+        if not reward.image:
+            return "-"
+        return format_html(
+            '<img src="{}" alt="" style="max-height:48px;max-width:72px;border-radius:4px">',
+            reward.image.url,
+        )
+
+    @admin.display(description=_("price"), ordering="points_price")
+    def current_price(self, reward):
+        if reward.cash_price_fen:
+            return _("%(points)s points + ¥%(yuan)s") % {
+                "points": reward.points_price,
+                "yuan": f"{reward.cash_price_fen / 100:.2f}",
+            }
+        return _("%(points)s points") % {"points": reward.points_price}
+
+    @admin.display(description=_("seasonal price today"))
+    def seasonal_price(self, reward):
+        price = getattr(reward, "today_price", None) or reward_price(reward)
+        if not price.discounted:
+            return "-"
+        return _("%(points)s (%(schedule)s, −%(percent)s%%)") % {
+            "points": price.points,
+            "schedule": price.schedule_name,
+            "percent": price.percent_off,
+        }
+
+    @admin.display(description=_("redemptions this month"), ordering="month_redemptions")
+    def redemptions_this_month(self, reward):
+        url = reverse("admin:redemption_redemption_changelist")
+        return format_html(
+            '<a href="{}?reward__id__exact={}">{}</a>',
+            url,
+            reward.pk,
+            getattr(reward, "month_redemptions", 0),
+        )
 
     def save_model(self, request, obj, form, change):
-        # The form already ran Reward.clean() (value floor included); the service keeps the
-        # price history.
+        # The form already ran Reward.clean() (value floor, category of this merchant); the
+        # service keeps the price history.
+        self.assign_merchant(request, obj)
         reward_save(reward=obj, actor=_actor(request))
 
     def has_delete_permission(self, request, obj=None):
         return False  # deactivate instead: redemptions keep pointing at the reward
 
-    @admin.action(description=_("Activate selected rewards"))
+    @admin.action(description=_("Activate selected rewards"), permissions=["change"])
     def activate(self, request, queryset):
         _run_each(
             self,
@@ -96,7 +178,7 @@ class RewardAdmin(admin.ModelAdmin):
             lambda n: ngettext("%d reward activated.", "%d rewards activated.", n) % n,
         )
 
-    @admin.action(description=_("Deactivate selected rewards"))
+    @admin.action(description=_("Deactivate selected rewards"), permissions=["change"])
     def deactivate(self, request, queryset):
         _run_each(
             self,
@@ -108,7 +190,7 @@ class RewardAdmin(admin.ModelAdmin):
 
 
 @admin.register(PriceSchedule)
-class PriceScheduleAdmin(admin.ModelAdmin):
+class PriceScheduleAdmin(MerchantScopedAdmin):
     list_display = (
         "name",
         "merchant",
@@ -122,7 +204,12 @@ class PriceScheduleAdmin(admin.ModelAdmin):
     list_filter = ("active", "kind", "merchant")
     search_fields = ("name", "merchant__name")
     list_select_related = ("merchant",)
+    date_hierarchy = "starts_on"
     filter_horizontal = ("rewards", "categories")
+    keeps_ledger_history = True
+
+    def has_ledger_history(self, obj):
+        return obj.redemptions.exists()
 
 
 class VoucherInline(admin.TabularInline):
@@ -137,7 +224,7 @@ class VoucherInline(admin.TabularInline):
 
 
 @admin.register(Redemption)
-class RedemptionAdmin(admin.ModelAdmin):
+class RedemptionAdmin(MerchantScopedAdmin):
     list_display = (
         "id",
         "created_at",
@@ -150,12 +237,13 @@ class RedemptionAdmin(admin.ModelAdmin):
         "status",
         "merchant",
     )
-    list_filter = ("status", "merchant", "cancelled_by")
+    list_filter = ("status", "merchant", "reward", "cancelled_by")
     search_fields = ("reward_title", "member__member_no", "vouchers__code", "idempotency_key")
     date_hierarchy = "created_at"
     list_select_related = ("member", "merchant")
     inlines = [VoucherInline]
     actions = ["mark_fulfilled", "merchant_cancel"]
+    keeps_ledger_history = True
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
@@ -166,7 +254,7 @@ class RedemptionAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description=_("Mark selected redemptions fulfilled"))
+    @admin.action(description=_("Mark selected redemptions fulfilled"), permissions=["change"])
     def mark_fulfilled(self, request, queryset):
         _run_each(
             self,
@@ -176,7 +264,10 @@ class RedemptionAdmin(admin.ModelAdmin):
             lambda n: ngettext("%d redemption fulfilled.", "%d redemptions fulfilled.", n) % n,
         )
 
-    @admin.action(description=_("Cancel selected redemptions as the merchant (with compensation)"))
+    @admin.action(
+        description=_("Cancel selected redemptions as the merchant (with compensation)"),
+        permissions=["change"],
+    )
     def merchant_cancel(self, request, queryset):
         reason = str(_("The merchant could not deliver this reward."))
         _run_each(
@@ -197,13 +288,57 @@ class RedemptionAdmin(admin.ModelAdmin):
         )
 
 
+def normalize_voucher_code(typed: str) -> str:
+    """What a till clerk types (any case, spaces or dashes anywhere) → `XXXX-XXXX-XXXX-XXXX`."""
+    raw = "".join(ch for ch in (typed or "").upper() if ch.isalnum())
+    if len(raw) != 4 * VOUCHER_CODE_GROUPS or any(ch not in VOUCHER_ALPHABET for ch in raw):
+        return ""
+    return "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))
+
+
+class VoucherScanForm(forms.Form):
+    code = forms.CharField(
+        label=_("voucher code"),
+        max_length=40,
+        widget=forms.TextInput(
+            attrs={"autofocus": True, "autocomplete": "off", "placeholder": "XXXX-XXXX-XXXX-XXXX"}
+        ),
+    )
+
+
 @admin.register(Voucher)
-class VoucherAdmin(admin.ModelAdmin):
-    list_display = ("code", "redemption", "issued_at", "valid_until", "used_at", "cancelled_at")
+class VoucherAdmin(MerchantScopedAdmin):
+    list_display = (
+        "code",
+        "redemption",
+        "member_no",
+        "issued_at",
+        "valid_until",
+        "used_at",
+        "cancelled_at",
+    )
     list_filter = (("used_at", admin.EmptyFieldListFilter), "redemption__merchant")
     search_fields = ("code", "redemption__member__member_no")
-    list_select_related = ("redemption",)
+    date_hierarchy = "issued_at"
+    list_select_related = ("redemption__member",)
     actions = ["mark_used"]
+    keeps_ledger_history = True
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_scan": self.has_change_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    def get_urls(self):
+        scan = path(
+            "scan/",
+            self.admin_site.admin_view(self.scan_view),
+            name="redemption_voucher_scan",
+        )
+        return [scan, *super().get_urls()]
+
+    @admin.display(description=_("member number"), ordering="redemption__member__member_no")
+    def member_no(self, voucher):
+        return voucher.redemption.member.member_no
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
@@ -214,7 +349,45 @@ class VoucherAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description=_("Mark selected vouchers used"))
+    def scan_view(self, request):
+        """Type (or scan) a voucher code and mark it used; only this merchant's vouchers are
+        found, so another merchant's code reads exactly like one that does not exist."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        form = VoucherScanForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            code = normalize_voucher_code(form.cleaned_data["code"])
+            voucher = (
+                self.get_queryset(request).select_related("redemption__member").filter(code=code)
+            ).first()
+            if not code or voucher is None:
+                form.add_error("code", _("No voucher with this code was found."))
+            else:
+                try:
+                    used = voucher_use(voucher=voucher, actor=_actor(request))
+                except RedemptionError as refusal:
+                    form.add_error("code", refusal.message)
+                else:
+                    self.message_user(
+                        request,
+                        _("Voucher %(code)s used: %(reward)s for member %(member)s.")
+                        % {
+                            "code": used.code,
+                            "reward": voucher.redemption.reward_title,
+                            "member": voucher.redemption.member.member_no,
+                        },
+                        messages.SUCCESS,
+                    )
+                    return HttpResponseRedirect(reverse("admin:redemption_voucher_scan"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Scan a voucher"),
+            "opts": self.model._meta,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/redemption/voucher/scan.html", context)
+
+    @admin.action(description=_("Mark selected vouchers used"), permissions=["change"])
     def mark_used(self, request, queryset):
         _run_each(
             self,
@@ -226,7 +399,7 @@ class VoucherAdmin(admin.ModelAdmin):
 
 
 @admin.register(WinBackOffer)
-class WinBackOfferAdmin(admin.ModelAdmin):
+class WinBackOfferAdmin(MerchantScopedAdmin):
     """Read-only: offers are made by `send_winback_offers` and used by redemptions."""
 
     list_display = (

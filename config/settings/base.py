@@ -237,6 +237,9 @@ REFUND_POLICY = env("REFUND_POLICY", default="allow_negative")
 # Settlement between merchants: what one point is worth in fen (points redeemed at a
 # merchant minus points it issued, times this).
 SETTLEMENT_FEN_PER_POINT = env.int("SETTLEMENT_FEN_PER_POINT", default=1)
+# A manual adjustment of more than this many points (either way) waits for a second
+# platform-staff user to approve it; smaller ones are applied at once.
+ADJUSTMENT_APPROVAL_THRESHOLD = env.int("ADJUSTMENT_APPROVAL_THRESHOLD", default=1000)
 # Tests on PostgreSQL flush tables with TRUNCATE; only they switch this on.
 LEDGER_ALLOW_TEST_TRUNCATE = False
 
@@ -258,6 +261,8 @@ if REFUND_POLICY not in ("allow_negative", "cap_at_balance"):
     raise ImproperlyConfigured("REFUND_POLICY must be allow_negative or cap_at_balance.")
 if SETTLEMENT_FEN_PER_POINT < 0:
     raise ImproperlyConfigured("SETTLEMENT_FEN_PER_POINT must not be negative.")
+if ADJUSTMENT_APPROVAL_THRESHOLD < 0:
+    raise ImproperlyConfigured("ADJUSTMENT_APPROVAL_THRESHOLD must not be negative.")
 if POINT_VALUE_FLOOR_FEN < 1:
     raise ImproperlyConfigured("POINT_VALUE_FLOOR_FEN must be at least 1 fen.")
 
