@@ -41,7 +41,7 @@ from django.db.models import Q
 from django.utils import timezone
 from tqdm import tqdm
 
-from merchants.models import Campaign, Category, Merchant, Product
+from merchants.models import Category, Merchant, Product
 from points.models import Account, LedgerTransaction, Member, Purchase, PurchaseLine
 from points.rules import CampaignRule, EarnResult, LineInput, earn_for_purchase
 from points.services.accounts import issuance_account, system_account
@@ -51,7 +51,7 @@ from points.services.ledger import (
     ledger_bulk_earn_from_staging,
     ledger_post,
 )
-from points.services.purchases import ReceiptAlreadyRecorded, earn_postings
+from points.services.purchases import ReceiptAlreadyRecorded, campaign_rules, earn_postings
 
 COLUMNS = (
     "merchant",
@@ -388,26 +388,11 @@ class _Importer:
     def _rules_for(self, merchant: Merchant) -> _MerchantRules:
         rules = self.rules.get(merchant.pk)
         if rules is None:
-            campaigns = Campaign.objects.filter(merchant=merchant, active=True).prefetch_related(
-                "categories"
-            )
             rules = self.rules[merchant.pk] = _MerchantRules(
                 merchant=merchant,
                 categories={c.slug: c for c in Category.objects.filter(merchant=merchant)},
                 # All active campaigns once; the rules engine checks each one's dates.
-                campaigns=[
-                    CampaignRule(
-                        id=c.pk,
-                        name=c.name,
-                        multiplier=c.multiplier,
-                        starts_on=c.starts_on,
-                        ends_on=c.ends_on,
-                        category_slugs=frozenset(cat.slug for cat in c.categories.all()),
-                        cap_per_order=c.cap_per_order,
-                        stackable=c.stackable,
-                    )
-                    for c in campaigns
-                ],
+                campaigns=campaign_rules(merchant),
             )
         return rules
 

@@ -86,10 +86,13 @@ class RefundLineRequest:
     quantity: int
 
 
-def campaign_rules(merchant: Merchant, on: date) -> list[CampaignRule]:
-    campaigns = Campaign.objects.filter(
-        merchant=merchant, active=True, starts_on__lte=on, ends_on__gte=on
-    ).prefetch_related("categories")
+def campaign_rules(merchant: Merchant, on: date | None = None) -> list[CampaignRule]:
+    """The merchant's active campaigns as rules: those running `on` a day, or all of them
+    (the rules engine checks each one's dates anyway)."""
+    campaigns = Campaign.objects.filter(merchant=merchant, active=True)
+    if on is not None:
+        campaigns = campaigns.filter(starts_on__lte=on, ends_on__gte=on)
+    campaigns = campaigns.prefetch_related("categories")
     return [
         CampaignRule(
             id=c.pk,
