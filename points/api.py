@@ -235,8 +235,9 @@ class PosView(APIView):
         try:
             # A deadlock or serialization failure is rerun; after the last try, 503.
             status_code, body = call_with_db_retry(record_once)
-        except IntegrityError:
-            # The same key raced us and won; answer as it did (or refuse a different body).
+        except (IntegrityError, EarnError, ApiError):
+            # The same key may have raced us and won (the unique index, or the receipt it
+            # recorded, stopped us): then answer as it did. Otherwise the refusal stands.
             stored = self._replay(key, request_hash)
             if stored is None:
                 raise

@@ -69,7 +69,7 @@ def call_with_db_retry(
             logger.warning(
                 "%s aborted by the database (%s), attempt %d of %d",
                 getattr(func, "__qualname__", func),
-                error.__cause__.__class__.__name__,
+                error.__cause__,
                 attempt,
                 attempts,
             )
