@@ -38,8 +38,14 @@ def retry_pending_emails_task() -> int:
     return notification_emails_retry()
 
 
+# ignore_result: nobody reads it, and queueing then needs only the broker (see reliability.md).
 @shared_task(
-    bind=True, max_retries=6, retry_backoff=True, retry_backoff_max=3600, retry_jitter=True
+    bind=True,
+    ignore_result=True,
+    max_retries=6,
+    retry_backoff=True,
+    retry_backoff_max=3600,
+    retry_jitter=True,
 )
 def send_notification_email(self, notification_id: int) -> str:
     """Email one notification; on failure retry with exponential backoff. The inbox row is
