@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.http import JsonResponse
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
@@ -164,6 +165,16 @@ class TerminalKeyAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request):
         return 'Bearer realm="jifen"'
+
+
+class TerminalKeyScheme(OpenApiAuthenticationExtension):
+    """The schema says how to authenticate: `Authorization: Bearer <terminal key>`."""
+
+    target_class = "points.api.TerminalKeyAuthentication"
+    name = "terminalKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "A terminal's API key."}
 
 
 class TerminalRateThrottle(SimpleRateThrottle):

@@ -3,6 +3,8 @@
 from datetime import datetime, timedelta
 
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 MAX_AMOUNT_FEN = 10**9
@@ -23,6 +25,7 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
 class OffsetDateTimeField(serializers.Field):
     """ISO 8601 with an explicit UTC offset, e.g. 2026-11-26T10:30:00+08:00."""
 
