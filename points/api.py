@@ -167,16 +167,6 @@ class TerminalKeyAuthentication(BaseAuthentication):
         return 'Bearer realm="jifen"'
 
 
-class TerminalKeyScheme(OpenApiAuthenticationExtension):
-    """The schema says how to authenticate: `Authorization: Bearer <terminal key>`."""
-
-    target_class = "points.api.TerminalKeyAuthentication"
-    name = "terminalKey"
-
-    def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "description": "A terminal's API key."}
-
-
 class TerminalRateThrottle(SimpleRateThrottle):
     scope = "terminal"
 
@@ -457,3 +447,17 @@ class MemberBalanceView(PosView):
 
 def api_not_found(request, exception=None):
     return JsonResponse(error_body("not_found", "No such API endpoint."), status=404)
+
+
+class TerminalKeyScheme(OpenApiAuthenticationExtension):
+    """Documents the terminal key in the OpenAPI schema as a Bearer token."""
+
+    target_class = "points.api.TerminalKeyAuthentication"
+    name = "TerminalKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "The till's API key: Authorization: Bearer <key>.",
+        }

@@ -65,7 +65,8 @@ POST_TABLE = {
 
 
 @pytest.fixture
-def world(make_member):
+def world(make_member, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
     users = get_user_model().objects
     terminal_a = make_shop("access-a", "jf_access_key_a_0001")
     terminal_b = make_shop("access-b", "jf_access_key_b_0001")
