@@ -7,7 +7,7 @@ TEST_SETTINGS := config.settings.test
 SQLITE_TEST_URL := sqlite:///$(CURDIR)/var/test.sqlite3
 PYTEST_ARGS ?=
 
-.PHONY: install run migrate seed test test-sqlite worker beat lint verify messages clean
+.PHONY: install run migrate seed test test-long test-sqlite worker beat lint verify messages clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ run: seed
 test: install
 	@DJANGO_SETTINGS_MODULE=$(TEST_SETTINGS) $(PY) -m config.preflight
 	DJANGO_SETTINGS_MODULE=$(TEST_SETTINGS) $(PY) -m pytest $(PYTEST_ARGS)
+
+# The reliability suite with many more hypothesis/schemathesis examples (tests/reliability/).
+LONG_EXAMPLES ?= 300
+test-long: install
+	@DJANGO_SETTINGS_MODULE=$(TEST_SETTINGS) $(PY) -m config.preflight
+	RELIABILITY_EXAMPLES=$(LONG_EXAMPLES) RELIABILITY_STEPS=60 DJANGO_SETTINGS_MODULE=$(TEST_SETTINGS) $(PY) -m pytest tests/reliability -s $(PYTEST_ARGS)
 
 test-sqlite: install
 	@mkdir -p var

@@ -8,10 +8,12 @@ answer and writes nothing twice; the same key with another body gets 409.
 from __future__ import annotations
 
 import hashlib
+import hmac
+import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.http import JsonResponse
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -43,6 +45,9 @@ from points.services.purchases import (
     purchase_record,
     purchase_refund,
 )
+from points.services.retry import DatabaseBusy, call_with_db_retry
+
+logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -114,6 +119,21 @@ def api_exception_handler(exc, context):
             status=429,
         )
         return response
+    if isinstance(exc, DatabaseBusy):
+        return Response(error_body(exc.code, str(exc)), status=503, headers={"Retry-After": "1"})
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database went away mid-request (restart, failover, a killed connection): nothing
+        # was committed, so the till may retry with the same Idempotency-Key.
+        logger.warning("API request failed on the database: %s", exc)
+        return Response(
+            error_body(
+                "database_unavailable",
+                "The database is unavailable; nothing was recorded. Retry with the same "
+                "Idempotency-Key.",
+            ),
+            status=503,
+            headers={"Retry-After": "1"},
+        )
     response = drf_exception_handler(exc, context)
     if response is not None:
         code = getattr(exc, "default_code", "error")
@@ -132,12 +152,14 @@ class TerminalKeyAuthentication(BaseAuthentication):
             raw_key = parts[1].decode("ascii")
         except UnicodeDecodeError as error:
             raise exceptions.AuthenticationFailed() from error
+        key_hash = hash_api_key(raw_key)
         terminal = (
             Terminal.objects.select_related("store__merchant")
-            .filter(key_hash=hash_api_key(raw_key), active=True, store__merchant__active=True)
+            .filter(key_hash=key_hash, active=True, store__merchant__active=True)
             .first()
         )
-        if terminal is None:
+        # Looked up by hash; compared again in constant time, so no byte-by-byte timing leaks.
+        if terminal is None or not hmac.compare_digest(terminal.key_hash, key_hash):
             raise exceptions.AuthenticationFailed()
         return (None, terminal)
 
@@ -151,6 +173,13 @@ class TerminalRateThrottle(SimpleRateThrottle):
     def get_cache_key(self, request, view):
         terminal = getattr(request, "auth", None)
         return self.cache_format % {"scope": self.scope, "ident": getattr(terminal, "pk", "anon")}
+
+    def allow_request(self, request, view):
+        try:
+            return super().allow_request(request, view)
+        except Exception as error:  # noqa: BLE001 - the cache (Redis) is down: fail open
+            logger.warning("Throttle cache unavailable, request allowed: %s", error)
+            return True
 
 
 class PosView(APIView):
@@ -191,7 +220,8 @@ class PosView(APIView):
         stored = self._replay(key, request_hash)
         if stored is not None:
             return stored
-        try:
+
+        def record_once():
             with transaction.atomic(durable=True):
                 status_code, body = handler()
                 ApiIdempotencyRecord.objects.create(
@@ -201,8 +231,14 @@ class PosView(APIView):
                     status_code=status_code,
                     response=body,
                 )
-        except IntegrityError:
-            # The same key raced us and won; answer as it did (or refuse a different body).
+            return status_code, body
+
+        try:
+            # A deadlock or serialization failure is rerun; after the last try, 503.
+            status_code, body = call_with_db_retry(record_once)
+        except (IntegrityError, EarnError, ApiError):
+            # The same key may have raced us and won (the unique index, or the receipt it
+            # recorded, stopped us): then answer as it did. Otherwise the refusal stands.
             stored = self._replay(key, request_hash)
             if stored is None:
                 raise

@@ -9,19 +9,21 @@ from points.models import Notification
 from points.services.expiry import points_expire_due
 from points.services.notifications import notification_email, notification_emails_retry
 from points.services.reminders import expiry_reminders_send
+from points.services.retry import call_with_db_retry
 from points.services.sealing import ledger_seal
 
 
 @shared_task
 def seal_ledger_task() -> int:
-    return ledger_seal()
+    return call_with_db_retry(ledger_seal)
 
 
 @shared_task
 def expire_points_task(batch_size: int | None = None) -> dict:
     """Daily: expire lots past due (set-based batches; safe to overlap with another run)."""
-    run = points_expire_due(batch_size=batch_size) if batch_size else points_expire_due()
-    return asdict(run)
+    # Every batch commits alone and is idempotent: a rerun after an abort finishes the job.
+    options = {"batch_size": batch_size} if batch_size else {}
+    return asdict(call_with_db_retry(points_expire_due, **options))
 
 
 @shared_task
@@ -36,8 +38,14 @@ def retry_pending_emails_task() -> int:
     return notification_emails_retry()
 
 
+# ignore_result: nobody reads it, and queueing then needs only the broker (see reliability.md).
 @shared_task(
-    bind=True, max_retries=6, retry_backoff=True, retry_backoff_max=3600, retry_jitter=True
+    bind=True,
+    ignore_result=True,
+    max_retries=6,
+    retry_backoff=True,
+    retry_backoff_max=3600,
+    retry_jitter=True,
 )
 def send_notification_email(self, notification_id: int) -> str:
     """Email one notification; on failure retry with exponential backoff. The inbox row is

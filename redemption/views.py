@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from points.models import Member
+from points.services.retry import DatabaseBusy, call_with_db_retry
 from points.views import member_for
 from redemption.forms import CatalogFilterForm, QuantityForm, RedeemForm
 from redemption.models import Redemption, WinBackOffer
@@ -157,7 +158,8 @@ def reward_redeem_view(request, pk: int):
             messages.error(request, _first_error(form))
             return redirect(detail_url)
         try:
-            redemption = reward_redeem(
+            redemption = call_with_db_retry(
+                reward_redeem,
                 member=member,
                 reward=reward,
                 quantity=form.cleaned_data["quantity"],
@@ -167,6 +169,9 @@ def reward_redeem_view(request, pk: int):
             )
         except RedemptionError as refusal:
             messages.error(request, str(refusal.message))
+            return redirect(detail_url)
+        except DatabaseBusy:
+            messages.error(request, _("The system is busy; nothing was redeemed. Please retry."))
             return redirect(detail_url)
         if redemption.replayed:
             messages.info(request, _("This redemption was already made; here it is."))
@@ -237,9 +242,11 @@ def redemption_cancel(request, pk: int):
         raise Http404
     redemption = get_object_or_404(Redemption, pk=pk, member=member)
     try:
-        redemption_cancel_by_member(redemption=redemption, member=member)
+        call_with_db_retry(redemption_cancel_by_member, redemption=redemption, member=member)
     except RedemptionError as refusal:
         messages.error(request, str(refusal.message))
+    except DatabaseBusy:
+        messages.error(request, _("The system is busy; nothing was cancelled. Please retry."))
     else:
         messages.success(
             request,

@@ -247,6 +247,11 @@ class _CsvSource:
                 except UnicodeDecodeError:
                     text = raw.decode("utf-8", "replace")
                     decode_error[0] = "the line is not valid UTF-8"
+                if "\x00" in text:
+                    # Valid UTF-8 but NUL bytes (UTF-16, binary): PostgreSQL text cannot hold
+                    # them, so they never reach a query; the row is rejected.
+                    text = text.replace("\x00", "\ufffd")
+                    decode_error[0] = "the line contains NUL bytes (not UTF-8 text: UTF-16?)"
                 yield text
 
         with self.path.open("rb") as handle:

@@ -4,6 +4,7 @@ failed email never loses the inbox row."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -13,6 +14,22 @@ from django.template.loader import render_to_string, select_template
 from django.utils import timezone
 
 from points.models import Member, Notification
+
+logger = logging.getLogger(__name__)
+
+
+def queue_notification_email(notification_id: int) -> bool:
+    """Hand one email to Celery; run on commit. If the broker (Redis) is down the write that
+    sent it has already committed and the row stays `pending` (the table is the outbox):
+    `notification_emails_retry` queues it again once the broker is back. Never raises."""
+    from points.tasks import send_notification_email
+
+    try:
+        send_notification_email.apply_async((notification_id,), retry=False)
+    except Exception as error:  # noqa: BLE001 - any broker failure leaves the row pending
+        logger.warning("Email of notification %s not queued (broker: %s)", notification_id, error)
+        return False
+    return True
 
 
 def notification_send(
@@ -51,9 +68,7 @@ def notification_send(
             except IntegrityError:
                 return None
     if notification.email_status == Notification.EmailStatus.PENDING:
-        from points.tasks import send_notification_email
-
-        transaction.on_commit(lambda: send_notification_email.delay(notification.pk))
+        transaction.on_commit(lambda: queue_notification_email(notification.pk))
     return notification
 
 
@@ -102,8 +117,6 @@ def notification_emails_retry(
     """Queue again the emails still pending well after they were created (an eager send that
     failed, a worker lost mid-retry); give up on those tried EMAIL_MAX_ATTEMPTS times.
     Returns how many were queued. The inbox rows are never touched."""
-    from points.tasks import send_notification_email
-
     now = now or timezone.now()
     stale = Notification.objects.filter(
         email_status=Notification.EmailStatus.PENDING, created_at__lte=now - stale_after
@@ -117,5 +130,5 @@ def notification_emails_retry(
         .values_list("id", flat=True)[:1000]
     )
     for notification_id in ids:
-        transaction.on_commit(lambda pk=notification_id: send_notification_email.delay(pk))
+        transaction.on_commit(lambda pk=notification_id: queue_notification_email(pk))
     return len(ids)

@@ -128,7 +128,9 @@ def reward_redeem(
         existing = Redemption.objects.filter(member=member, idempotency_key=key).first()
         if existing is not None:
             return _replayed(existing)
-        locked = Reward.objects.select_for_update().filter(pk=reward.pk).first()
+        # of=self: the model orders by merchant, a join that would lock the merchant row too
+        # (every purchase there then waits for this redemption; it deadlocked with earns).
+        locked = Reward.objects.select_for_update(of=("self",)).filter(pk=reward.pk).first()
         if locked is None:
             raise RewardNotAvailable()
         # A concurrent duplicate may have committed while we waited for the reward's lock.
@@ -296,7 +298,7 @@ def compensation_points_for(points_total: int, percent: int) -> int:
 def _cancel(*, redemption, by, reason, actor, compensate, now) -> Redemption:
     now = now or timezone.now()
     with transaction.atomic(durable=True):
-        reward = Reward.objects.select_for_update().get(pk=redemption.reward_id)
+        reward = Reward.objects.select_for_update(of=("self",)).get(pk=redemption.reward_id)
         locked = (
             Redemption.objects.select_for_update(of=("self",))
             .select_related("merchant", "member", "ledger_transaction")

@@ -22,7 +22,7 @@ def reward_save(*, reward: Reward, actor: str = "system") -> Reward:
         previous = None
         if reward.pk is not None:
             previous = (
-                Reward.objects.select_for_update()
+                Reward.objects.select_for_update(of=("self",))
                 .filter(pk=reward.pk)
                 .values(*PRICE_FIELDS)
                 .first()
