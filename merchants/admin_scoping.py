@@ -125,9 +125,10 @@ def _scoped_form(form_class, merchant: Merchant | None):
 
         def clean(self):
             cleaned_data = super().clean()
-            owner = cleaned_data.get("merchant") or (
-                self.instance.merchant if _has_merchant_fk(self.instance) else None
-            )
+            owner = cleaned_data.get("merchant")
+            if owner is None and _has_merchant_fk(self.instance) and self.instance.merchant_id:
+                owner = self.instance.merchant
+            # No merchant chosen (a required-field error is already on the form): nothing to check.
             if owner is None:
                 return cleaned_data
             for field in self._meta.model._meta.many_to_many:

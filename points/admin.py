@@ -89,6 +89,10 @@ class MemberAdmin(PlatformOnlyMixin, admin.ModelAdmin):
     def masked_mobile(self, member):
         return mask_mobile(member.mobile)
 
+    def has_add_permission(self, request):
+        # Members join by sign-up or at the till (member_create makes their accounts too).
+        return False
+
     def has_delete_permission(self, request, obj=None):
         return False
 

@@ -12,7 +12,7 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from points.models import LedgerTransaction
+from points.models import LedgerTransaction, Member
 from points.services.accounts import issuance_account
 from redemption.models import Redemption
 from redemption.services.rewards import reward_create
@@ -111,8 +111,17 @@ ADMIN_FORMS = {
         "points_per_yuan",
         "cancel_compensation_percent",
     ],
-    "/admin/points/member/add/": ["user", "member_no", "mobile", "community"],
+    "/admin/points/community/add/": ["name", "kind"],
 }
+
+
+def test_members_cannot_be_added_in_admin_only_by_sign_up_or_at_the_till():
+    admin = get_user_model().objects.create_superuser("add-admin", "b@example.com", "pw-12345")
+    client = Client()
+    client.force_login(admin, backend="django.contrib.auth.backends.ModelBackend")
+    response = client.post("/admin/points/member/add/", {"member_no": "M1", "mobile": "1"})
+    assert response.status_code == 403
+    assert not Member.objects.filter(member_no="M1").exists()
 
 
 def fuzz_admin_form(client, url, fields):
