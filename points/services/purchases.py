@@ -12,7 +12,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from merchants.models import Campaign, Category, Merchant, Product, Store, Terminal
+from merchants.models import Merchant, Store, Terminal
 from points.models import (
     Account,
     LedgerTransaction,
@@ -25,6 +25,7 @@ from points.models import (
 from points.rules import CampaignRule, LineInput, earn_for_purchase, share_of
 from points.services.accounts import issuance_account, system_account
 from points.services.bonuses import FIRST_PURCHASE, bonus_grant
+from points.services.catalog import merchant_catalog
 from points.services.ledger import InsufficientPoints, Overdraft, Posting, ledger_post
 from points.services.notifications import notification_send
 
@@ -87,42 +88,12 @@ class RefundLineRequest:
 
 
 def campaign_rules(merchant: Merchant, on: date) -> list[CampaignRule]:
-    campaigns = Campaign.objects.filter(
-        merchant=merchant, active=True, starts_on__lte=on, ends_on__gte=on
-    ).prefetch_related("categories")
-    return [
-        CampaignRule(
-            id=c.pk,
-            name=c.name,
-            multiplier=c.multiplier,
-            starts_on=c.starts_on,
-            ends_on=c.ends_on,
-            category_slugs=frozenset(cat.slug for cat in c.categories.all()),
-            cap_per_order=c.cap_per_order,
-            stackable=c.stackable,
-        )
-        for c in campaigns
-    ]
+    return merchant_catalog(merchant).campaigns_on(on)
 
 
 def _resolve_lines(merchant: Merchant, lines: Sequence[LineRequest]):
-    skus = {line.sku for line in lines if line.sku}
-    products = (
-        {
-            p.sku: p
-            for p in Product.objects.filter(
-                merchant=merchant, sku__in=skus, active=True
-            ).select_related("category")
-        }
-        if skus
-        else {}
-    )
-    slugs = {line.category for line in lines if line.category}
-    categories = (
-        {c.slug: c for c in Category.objects.filter(merchant=merchant, slug__in=slugs)}
-        if slugs
-        else {}
-    )
+    catalog = merchant_catalog(merchant)
+    products, categories = catalog.products, catalog.categories
     resolved = []
     for index, line in enumerate(lines):
         if line.sku:
