@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import BooleanField, ExpressionWrapper, F, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -114,6 +114,20 @@ def _resolve_lines(merchant: Merchant, lines: Sequence[LineRequest]):
     return resolved
 
 
+def _prior_purchase(merchant: Merchant, member: Member, receipt_no: str) -> Purchase | None:
+    """This receipt if already recorded (`same_receipt`), else any purchase of the member.
+
+    One query answers both "is this a replay?" and "is this the member's first purchase?".
+    """
+    same_receipt = Q(merchant=merchant, receipt_no=receipt_no)
+    return (
+        Purchase.objects.filter(same_receipt | Q(member=member))
+        .annotate(same_receipt=ExpressionWrapper(same_receipt, output_field=BooleanField()))
+        .order_by("-same_receipt")
+        .first()
+    )
+
+
 def _member_accounts(member: Member) -> dict[str, Account]:
     return {a.kind: a for a in Account.objects.filter(member=member)}
 
@@ -174,10 +188,11 @@ def purchase_record(
         on=on,
     )
     with transaction.atomic(savepoint=False):
-        existing = Purchase.objects.filter(merchant=merchant, receipt_no=receipt_no).first()
-        if existing is not None:
-            existing.replayed = True
-            return existing
+        prior = _prior_purchase(merchant, member, receipt_no)
+        if prior is not None and prior.same_receipt:
+            prior.replayed = True
+            return prior
+        first_purchase = prior is None
         txn = None
         postings = earn_postings(
             merchant, _member_accounts(member), earned.points, earned.green_points
@@ -196,7 +211,6 @@ def purchase_record(
             )
             if txn.replayed:  # a concurrent request recorded this receipt first
                 raise ReceiptAlreadyRecorded("This receipt has already been recorded.")
-        first_purchase = not Purchase.objects.filter(member=member).exists()
         purchase = Purchase.objects.create(
             merchant=merchant,
             store=store or (terminal.store if terminal else None),
@@ -229,7 +243,9 @@ def purchase_record(
             ]
         )
         if first_purchase:
-            purchase.bonus = bonus_grant(member=member, kind=FIRST_PURCHASE, actor=actor)
+            bonus = bonus_grant(member=member, kind=FIRST_PURCHASE, actor=actor)
+            # A concurrent first purchase may have granted it: then it is not this one's.
+            purchase.bonus = bonus if bonus is not None and not bonus.replayed else None
         Member.objects.filter(pk=member.pk).update(last_activity_at=timezone.now())
         if txn is not None:
             _notify_points_earned(member, merchant, earned.points, earned.green_points)
