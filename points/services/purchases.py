@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import BooleanField, ExpressionWrapper, F, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -211,7 +211,7 @@ def purchase_record(
             )
             if txn.replayed:  # a concurrent request recorded this receipt first
                 raise ReceiptAlreadyRecorded("This receipt has already been recorded.")
-        purchase = Purchase.objects.create(
+        purchase = Purchase(
             merchant=merchant,
             store=store or (terminal.store if terminal else None),
             terminal=terminal,
@@ -226,7 +226,8 @@ def purchase_record(
             source=source,
         )
         by_line = {item.line_no: item for item in earned.lines}
-        PurchaseLine.objects.bulk_create(
+        _save_purchase(
+            purchase,
             [
                 PurchaseLine(
                     purchase=purchase,
@@ -240,17 +241,70 @@ def purchase_record(
                     carbon_saved_g=by_line[line.line_no].carbon_saved_g,
                 )
                 for line, product, category in resolved
-            ]
+            ],
+            active_at=timezone.now(),
         )
         if first_purchase:
             bonus = bonus_grant(member=member, kind=FIRST_PURCHASE, actor=actor)
             # A concurrent first purchase may have granted it: then it is not this one's.
             purchase.bonus = bonus if bonus is not None and not bonus.replayed else None
-        Member.objects.filter(pk=member.pk).update(last_activity_at=timezone.now())
         if txn is not None:
             _notify_points_earned(member, merchant, earned.points, earned.green_points)
     purchase.replayed = False
     return purchase
+
+
+def _save_purchase(purchase: Purchase, lines: list[PurchaseLine], *, active_at) -> None:
+    """Insert the purchase and its lines and mark the member active.
+
+    One statement on PostgreSQL (a data-modifying CTE): round trips are what limit the earn
+    rate. Elsewhere, the three ORM calls it stands for.
+    """
+    if connection.vendor != "postgresql":
+        purchase.save(force_insert=True)
+        PurchaseLine.objects.bulk_create(lines)
+        Member.objects.filter(pk=purchase.member_id).update(last_activity_at=active_at)
+        return
+    quote = connection.ops.quote_name
+    purchase_fields = [f for f in Purchase._meta.concrete_fields if not f.primary_key]
+    line_fields = [
+        f for f in PurchaseLine._meta.concrete_fields if not f.primary_key and f.name != "purchase"
+    ]
+    purchase_columns = ", ".join(quote(f.column) for f in purchase_fields)
+    placeholders = ", ".join(["%s"] * len(purchase_fields))
+    line_columns = ", ".join(quote(f.column) for f in line_fields)
+    line_values = ", ".join(f"line.{quote(f.column)}" for f in line_fields)
+    line_arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in line_fields)
+    sql = f"""
+        WITH purchase AS (
+            INSERT INTO points_purchase ({purchase_columns}) VALUES ({placeholders})
+            RETURNING id
+        ),
+        lines AS (
+            INSERT INTO points_purchaseline (purchase_id, {line_columns})
+            SELECT purchase.id, {line_values}
+            FROM purchase, unnest({line_arrays}) WITH ORDINALITY AS line({line_columns}, n)
+            ORDER BY line.n
+        ),
+        touched AS (
+            UPDATE points_member SET last_activity_at = %s WHERE id = %s
+        )
+        SELECT id FROM purchase
+    """
+    params = [
+        *(f.get_db_prep_save(f.pre_save(purchase, add=True), connection) for f in purchase_fields),
+        *(
+            [f.get_db_prep_save(f.pre_save(line, add=True), connection) for line in lines]
+            for f in line_fields
+        ),
+        active_at,
+        purchase.member_id,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        purchase.pk = cursor.fetchone()[0]
+    purchase._state.adding = False
+    purchase._state.db = connection.alias
 
 
 def _notify_points_earned(member: Member, merchant: Merchant, points: int, green: int) -> None:
