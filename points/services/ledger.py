@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import calendar
 import enum
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -250,6 +251,17 @@ SELECT (SELECT ok FROM clear),
 """
 
 
+@functools.cache
+def _post_credits_statement() -> tuple[str, list]:
+    """`_POST_CREDITS_SQL` for the transaction's columns, and those fields; built once."""
+    fields = [f for f in LedgerTransaction._meta.concrete_fields if not f.primary_key]
+    sql = _POST_CREDITS_SQL.format(
+        columns=", ".join(connection.ops.quote_name(f.column) for f in fields),
+        values=", ".join(["%s"] * len(fields)),
+    )
+    return sql, fields
+
+
 def _post_credits_in_one_statement(
     txn: LedgerTransaction,
     postings: Sequence[Posting],
@@ -266,13 +278,7 @@ def _post_credits_in_one_statement(
     """
     if connection.vendor != "postgresql":
         return _IN_DEBT
-    meta = LedgerTransaction._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    quote = connection.ops.quote_name
-    sql = _POST_CREDITS_SQL.format(
-        columns=", ".join(quote(f.column) for f in fields),
-        values=", ".join(["%s"] * len(fields)),
-    )
+    sql, fields = _post_credits_statement()
     credit_ids = [p.account.pk for p in member_postings]
     expiries = [
         default_expiry(p.account, credited_at) if expires_at is DEFAULT_EXPIRY else expires_at

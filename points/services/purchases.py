@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -270,17 +271,9 @@ def purchase_record(
     return purchase
 
 
-def _save_purchase(purchase: Purchase, lines: list[PurchaseLine], *, active_at) -> None:
-    """Insert the purchase and its lines and mark the member active.
-
-    One statement on PostgreSQL (a data-modifying CTE): round trips are what limit the earn
-    rate. Elsewhere, the three ORM calls it stands for.
-    """
-    if connection.vendor != "postgresql":
-        purchase.save(force_insert=True)
-        PurchaseLine.objects.bulk_create(lines)
-        Member.objects.filter(pk=purchase.member_id).update(last_activity_at=active_at)
-        return
+@functools.cache
+def _save_purchase_statement() -> tuple[str, list, list]:
+    """The SQL of `_save_purchase` and the fields it writes, built once per process."""
     quote = connection.ops.quote_name
     purchase_fields = [f for f in Purchase._meta.concrete_fields if not f.primary_key]
     line_fields = [
@@ -307,12 +300,25 @@ def _save_purchase(purchase: Purchase, lines: list[PurchaseLine], *, active_at) 
         )
         SELECT id FROM purchase
     """
+    return sql, purchase_fields, line_fields
+
+
+def _save_purchase(purchase: Purchase, lines: list[PurchaseLine], *, active_at) -> None:
+    """Insert the purchase and its lines and mark the member active.
+
+    One statement on PostgreSQL (a data-modifying CTE): round trips are what limit the earn
+    rate. Elsewhere, the three ORM calls it stands for.
+    """
+    if connection.vendor != "postgresql":
+        purchase.save(force_insert=True)
+        PurchaseLine.objects.bulk_create(lines)
+        Member.objects.filter(pk=purchase.member_id).update(last_activity_at=active_at)
+        return
+    sql, purchase_fields, line_fields = _save_purchase_statement()
     params = [
         *(f.get_db_prep_save(f.pre_save(purchase, add=True), connection) for f in purchase_fields),
-        *(
-            [f.get_db_prep_save(f.pre_save(line, add=True), connection) for line in lines]
-            for f in line_fields
-        ),
+        # Line columns are integers and foreign keys: their values need no preparing.
+        *([getattr(line, f.attname) for line in lines] for f in line_fields),
         active_at,
         purchase.member_id,
     ]
