@@ -110,4 +110,5 @@ def write_results(results: list[Result], path: Path) -> None:
 
 
 def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+    # UTC: Django sets TZ to Asia/Shanghai in the processes that load it.
+    print(f"[{time.strftime('%H:%M:%SZ', time.gmtime())}] {message}", file=sys.stderr, flush=True)
