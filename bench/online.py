@@ -75,7 +75,7 @@ PROBE_AFFORDABLE = 5  # each probe member can pay for exactly this many redempti
 class Scale:
     def __init__(self, quick: bool):
         self.quick = quick
-        self.seconds = 1.0 if quick else 10.0  # one repetition of a rate measurement
+        self.seconds = 0.5 if quick else 10.0  # one repetition (pgbench: at least 1 s)
         self.members = 2_000 if quick else 20_000
         self.pgbench_scale = 10
 

@@ -28,14 +28,14 @@ from bench.common import RESULTS, load_average, log, server_base  # noqa: E402
 
 # name -> (group, full size, quick size). A group is one child process.
 SIZES = {
-    "earn_service_1": ("online", "10 s per repetition", "1 s per repetition"),
-    "earn_service_4": ("online", "10 s per repetition", "1 s per repetition"),
-    "earn_http_4": ("online", "10 s per repetition", "1 s per repetition"),
-    "redeem_contended": ("online", "10 s per repetition", "1 s per repetition"),
+    "earn_service_1": ("online", "10 s per repetition", "0.5 s per repetition"),
+    "earn_service_4": ("online", "10 s per repetition", "0.5 s per repetition"),
+    "earn_http_4": ("online", "10 s per repetition", "0.5 s per repetition"),
+    "redeem_contended": ("online", "10 s per repetition", "0.5 s per repetition"),
     "import_purchases": (
         "import_purchases",
         {"rows": 1_000_000, "members": 50_000},
-        {"rows": 20_000, "members": 5_000},
+        {"rows": 10_000, "members": 5_000},
     ),
     "expire_points": (
         "expire_points",
@@ -43,8 +43,8 @@ SIZES = {
         {"lots": 30_000, "members": 3_000},
     ),
     "export_audit": ("export_audit", {"rows": 1_000_000}, {"rows": 100_000}),
-    "dashboard_page": ("online", "10 s per repetition", "1 s per repetition"),
-    "green_pdf": ("online", "10 s per repetition", "1 s per repetition"),
+    "dashboard_page": ("online", "10 s per repetition", "0.5 s per repetition"),
+    "green_pdf": ("online", "10 s per repetition", "0.5 s per repetition"),
 }
 ORDER = list(SIZES)
 
