@@ -7,7 +7,7 @@ TEST_SETTINGS := config.settings.test
 SQLITE_TEST_URL := sqlite:///$(CURDIR)/var/test.sqlite3
 PYTEST_ARGS ?=
 
-.PHONY: install run migrate seed test test-long test-sqlite worker beat lint verify messages clean
+.PHONY: install run migrate seed test test-long test-sqlite bench worker beat lint verify messages clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ test-long: install
 test-sqlite: install
 	@mkdir -p var
 	DATABASE_URL=$(SQLITE_TEST_URL) DJANGO_SETTINGS_MODULE=$(TEST_SETTINGS) $(PY) -m pytest $(PYTEST_ARGS)
+
+# Every hot path against its physical baseline on DATABASE_URL's PostgreSQL (throw-away
+# databases); QUICK=1 is the same suite at a tenth of the size. See bench/README.md.
+bench: install
+	$(PY) -m bench.run $(if $(QUICK),--quick,) $(if $(ONLY),--only $(ONLY),)
 
 worker: install
 	$(PY) -m celery -A config.celery_app worker --loglevel=INFO

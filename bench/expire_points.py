@@ -3,39 +3,34 @@
     python bench/expire_points.py [--lots 1000000 --members 100000 --batch-size 1000]
 
 Creates a throw-away PostgreSQL database (jifen_bench_expiry_<pid>) on the server of
-BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres), migrates it and
+DATABASE_URL (or BENCH_DATABASE_URL), migrates it and
 generates the lots with set-based SQL (generate_series): every lot is an `earn` transaction
-with its two entries, already past its expiry date, spread evenly over the members. Two
-identical copies are made from it; on one a plain
+with its two entries, already past its expiry date, spread evenly over the members. Per
+repetition (an uncounted warm-up, then 3; the medians count), two identical copies are made
+from it; on one a plain
 
     UPDATE points_pointlot SET remaining = 0 WHERE remaining > 0 AND expires_at <= now
 
 is timed (the least any expiry can do), on the other `points_expire_due` (one expire
 transaction per member with its entries, an allocation per lot, the lots emptied, the
 cached balances updated, in batches). Both rates are lots per second; the result is written
-to bench/results/expire_points.json. All three databases are dropped at the end.
+to bench/results/expire_points.json. All the databases are dropped at the end.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import Result, log, median, server_url, write_results  # noqa: E402
+
 TARGET = 0.2
-
-
-def server_url(database: str) -> str:
-    base = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    parts = urlsplit(base)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", "", ""))
 
 
 def admin(sql: str) -> None:
@@ -97,110 +92,129 @@ GENERATE = [
 BASELINE_SQL = "UPDATE points_pointlot SET remaining = 0 WHERE remaining > 0 AND expires_at <= %s"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lots", type=int, default=1_000_000)
-    parser.add_argument("--members", type=int, default=100_000)
-    parser.add_argument("--batch-size", type=int, default=1000)
-    parser.add_argument("--verify", action="store_true", help="run ledger_verify afterwards")
-    parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "expire_points.json"))
-    args = parser.parse_args()
-    if args.lots < args.members:
-        parser.error("--lots must be at least --members")
+def measure(
+    *, lots: int, members: int, batch_size: int = 1000, repetitions: int = 3, verify: bool = False
+) -> Result:
+    """Generate the lots once; per repetition, time both sides on two fresh copies of them.
 
+    The first repetition is a warm-up and is not counted; the medians of the rest count."""
     template = f"jifen_bench_expiry_{os.getpid()}"
-    ours_db, baseline_db = f"{template}_ours", f"{template}_base"
     os.environ["DATABASE_URL"] = server_url(template)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
     os.environ.pop("CELERY_BROKER_URL", None)  # eager: the bench needs no worker
     admin(f'CREATE DATABASE "{template}"')
+    copies: list[str] = []
+    ours, baseline = [], []
     try:
         import django
 
         django.setup()
+        import psycopg
         from django.core.management import call_command
-        from django.db import connection
+        from django.db import connection, connections
         from django.utils import timezone
 
+        from points.services import accounts
         from points.services.accounts import expiry_account, issuance_account
+        from points.services.expiry import points_expire_due
 
         started = time.monotonic()
         call_command("migrate", verbosity=0)
         now = timezone.now()
         issuer = issuance_account()
         expiry_account()
-        params = {"lots": args.lots, "members": args.members, "now": now, "issuer": issuer.pk}
+        params = {"lots": lots, "members": members, "now": now, "issuer": issuer.pk}
         with connection.cursor() as cursor:
             for statement in GENERATE:
                 cursor.execute(statement, params)
         connection.close()
-        import psycopg
-
         with psycopg.connect(server_url(template), autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")
-        admin(f'CREATE DATABASE "{ours_db}" TEMPLATE "{template}"')
-        admin(f'CREATE DATABASE "{baseline_db}" TEMPLATE "{template}"')
-        print(
-            f"generated {args.lots:,} due lots over {args.members:,} members "
+        log(
+            f"expire_points: generated {lots:,} due lots over {members:,} members "
             f"in {time.monotonic() - started:.1f} s"
         )
 
-        with psycopg.connect(server_url(baseline_db)) as conn:
+        for repetition in range(repetitions + 1):
+            ours_db, baseline_db = f"{template}_ours{repetition}", f"{template}_base{repetition}"
+            for name in (ours_db, baseline_db):
+                admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+                copies.append(name)
+            with psycopg.connect(server_url(baseline_db)) as conn:
+                t0 = time.perf_counter()
+                updated = conn.execute(BASELINE_SQL, [now]).rowcount
+                conn.commit()
+                baseline_seconds = time.perf_counter() - t0
+            assert updated == lots, updated
+
+            connections["default"].close()
+            connections["default"].settings_dict["NAME"] = ours_db
+            accounts._committed_system_accounts.clear()  # same ids in every copy, but be sure
             t0 = time.perf_counter()
-            updated = conn.execute(BASELINE_SQL, [now]).rowcount
-            conn.commit()
-            baseline_seconds = time.perf_counter() - t0
-        assert updated == args.lots, updated
+            run = points_expire_due(now=now, batch_size=batch_size)
+            ours_seconds = time.perf_counter() - t0
+            assert (run.lots, run.transactions) == (lots, members), run
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT COUNT(*) FROM points_pointlot WHERE remaining > 0")
+                assert cursor.fetchone()[0] == 0
+            if verify and repetition == 1:
+                from points.selectors import ledger_verify
 
-        from django.conf import settings
-        from django.db import connections
-
-        connections["default"].close()
-        settings.DATABASES["default"]["NAME"] = ours_db
-        connections["default"].settings_dict["NAME"] = ours_db
-
-        from points.services.expiry import points_expire_due
-
-        t0 = time.perf_counter()
-        run = points_expire_due(now=now, batch_size=args.batch_size)
-        ours_seconds = time.perf_counter() - t0
-        assert (run.lots, run.transactions) == (args.lots, args.members), run
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT COUNT(*) FROM points_pointlot WHERE remaining > 0")
-            assert cursor.fetchone()[0] == 0
-        if args.verify:
-            from points.selectors import ledger_verify
-
-            report = ledger_verify()
-            assert report.ok, report.problems[:5]
-            print("ledger_verify: clean")
-        connections.close_all()
+                report = ledger_verify()
+                assert report.ok, report.problems[:5]
+                log("expire_points: ledger_verify clean")
+            connections.close_all()
+            for name in (ours_db, baseline_db):
+                drop(name)
+                copies.remove(name)
+            if repetition == 0:
+                continue
+            ours.append(lots / ours_seconds)
+            baseline.append(lots / baseline_seconds)
+            log(
+                f"expire_points {repetition}/{repetitions}: UPDATE {baseline_seconds:.2f} s, "
+                f"points_expire_due {ours_seconds:.2f} s ({run.batches} batches)"
+            )
     finally:
         if not os.environ.get("BENCH_KEEP"):  # BENCH_KEEP=1 leaves them for EXPLAIN
-            for name in (ours_db, baseline_db, template):
+            for name in (*copies, template):
                 drop(name)
-
-    ours_rate, baseline_rate = args.lots / ours_seconds, args.lots / baseline_seconds
-    ratio = ours_rate / baseline_rate
-    print(
-        f"baseline UPDATE: {baseline_seconds:.2f} s ({baseline_rate:,.0f} lots/s)\n"
-        f"expire_points:   {ours_seconds:.2f} s ({ours_rate:,.0f} lots/s), "
-        f"{run.transactions:,} transactions in {run.batches} batches of {args.batch_size}\n"
-        f"ratio {ratio:.2f} (target >= {TARGET})"
+    return Result(
+        name="expire_points",
+        ours=median(ours),
+        baseline=median(baseline),
+        unit="lots/s",
+        target=TARGET,
+        runs={"ours": [round(x, 1) for x in ours], "baseline": [round(x, 1) for x in baseline]},
+        notes={"lots": lots, "members": members, "batch_size": batch_size},
     )
-    result = [
-        {
-            "name": "expire_points",
-            "ours": round(ours_rate, 1),
-            "baseline": round(baseline_rate, 1),
-            "unit": "lots/s",
-            "ratio": round(ratio, 3),
-            "target": TARGET,
-        }
-    ]
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
-    return 0 if ratio >= TARGET else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lots", type=int, default=1_000_000)
+    parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--verify", action="store_true", help="run ledger_verify afterwards")
+    parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "expire_points.json"))
+    args = parser.parse_args()
+    if args.lots < args.members:
+        parser.error("--lots must be at least --members")
+    result = measure(
+        lots=args.lots,
+        members=args.members,
+        batch_size=args.batch_size,
+        repetitions=args.repetitions,
+        verify=args.verify,
+    )
+    print(
+        f"baseline UPDATE: {result.baseline:,.0f} lots/s\n"
+        f"expire_points:   {result.ours:,.0f} lots/s (medians of {args.repetitions})\n"
+        f"ratio {result.ratio:.2f} (target >= {TARGET})"
+    )
+    write_results([result], Path(args.output))
+    return 0 if result.passed else 1
 
 
 if __name__ == "__main__":

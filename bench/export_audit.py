@@ -10,14 +10,15 @@ transaction sealed) by set-based SQL, then times, in the same run:
   cursor, Python formatting, sha256 of the output, the export log row);
 * baseline: `COPY (<the same SELECT>) TO STDOUT WITH (FORMAT csv)` read by psycopg.
 
-Each is run twice after a warm-up; the best run counts. Writes bench/results/export_audit.json
-and prints the peak RSS of this process. The database is dropped at the end.
+Each side is warmed up once (not counted), then both run three times, interleaved; the
+medians count. Writes bench/results/export_audit.json and prints the peak RSS of this
+process (limit 200 MB). The server is DATABASE_URL's (or BENCH_DATABASE_URL's); the
+database is dropped at the end.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import sys
@@ -27,9 +28,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+from bench.common import (  # noqa: E402
+    RESULTS,
+    Result,
+    create_database,
+    drop_database,
+    log,
+    repeat,
+    server_url,
+    write_results,
+)
+
 DB_NAME = f"jifen_bench_audit_{os.getpid()}"
 TARGET = 0.3
+RSS_LIMIT_MB = 200
 
 
 class Sink:
@@ -41,13 +53,6 @@ class Sink:
     def write(self, data: bytes) -> int:
         self.size += len(data)
         return len(data)
-
-
-def admin(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql)
 
 
 def fill(rows: int) -> None:
@@ -140,17 +145,12 @@ def run_copy(filters) -> tuple[float, int]:
         return time.perf_counter() - started, size
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000, help="ledger entries (even)")
-    args = parser.parse_args()
-    if args.rows < 2:
-        parser.error("--rows must be at least 2")
-
-    admin(f'CREATE DATABASE "{DB_NAME}"')
+def measure(*, rows: int, repetitions: int = 3) -> Result:
+    """Fill a throw-away database with `rows` entries; medians of `repetitions` of each side
+    after an uncounted warm-up of each, interleaved."""
+    create_database(DB_NAME)
     try:
-        base = ADMIN_URL.rsplit("/", 1)[0]
-        os.environ["DATABASE_URL"] = f"{base}/{DB_NAME}"
+        os.environ["DATABASE_URL"] = server_url(DB_NAME)
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
         os.environ.setdefault("LOG_LEVEL", "WARNING")
         import django
@@ -164,45 +164,59 @@ def main() -> int:
 
         call_command("migrate", verbosity=0)
         started = time.perf_counter()
-        fill(args.rows)
-        print(f"filled {args.rows:,} entries in {time.perf_counter() - started:.1f} s")
+        fill(rows)
+        log(f"export_audit: filled {rows:,} entries in {time.perf_counter() - started:.1f} s")
         today = timezone.localdate()
         filters = audit_filters(date_from="2000-01-01", date_to=today.isoformat())
+        sizes = {}
 
-        run_copy(filters)  # warm-up: caches, plans
-        run_ours(filters)
-        copy_runs, our_runs = [], []
-        for _ in range(2):
-            copy_runs.append(run_copy(filters))
-            our_runs.append(run_ours(filters))
-        copy_seconds, copy_size = min(copy_runs)
-        our_seconds, rows, our_size = min(our_runs)
+        def ours() -> float:
+            seconds, exported, sizes["ours"] = run_ours(filters)
+            return exported / seconds
+
+        def baseline() -> float:
+            seconds, sizes["baseline"] = run_copy(filters)
+            return rows / seconds
+
+        our_rate, copy_rate, runs = repeat(ours, baseline, repetitions=repetitions)
         peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        ours, baseline = rows / our_seconds, rows / copy_seconds
-        result = [
-            {
-                "name": f"export_audit csv, {rows:,} entries",
-                "ours": round(ours),
-                "baseline": round(baseline),
-                "unit": "rows/s",
-                "ratio": round(ours / baseline, 3),
-                "target": TARGET,
-                "peak_rss_mb": round(peak_rss_mb, 1),
-                "output_bytes": {"ours": our_size, "baseline": copy_size},
-            }
-        ]
-        out = ROOT / "bench" / "results" / "export_audit.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-        print(
-            f"ours {ours:,.0f} rows/s ({our_seconds:.2f} s), COPY {baseline:,.0f} rows/s "
-            f"({copy_seconds:.2f} s): ratio {ours / baseline:.2f} (target {TARGET}); "
-            f"peak RSS {peak_rss_mb:.0f} MB; wrote {out.relative_to(ROOT)}"
-        )
         connection.close()
-        return 0 if ours / baseline >= TARGET else 1
     finally:
-        admin(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        drop_database(DB_NAME)
+    return Result(
+        name="export_audit",
+        ours=our_rate,
+        baseline=copy_rate,
+        unit="rows/s",
+        target=TARGET,
+        runs=runs,
+        notes={
+            "rows": rows,
+            "peak_rss_mb": round(peak_rss_mb, 1),
+            "rss_limit_mb": RSS_LIMIT_MB,
+            "output_bytes": sizes,
+        },
+        passed=our_rate / copy_rate >= TARGET and peak_rss_mb <= RSS_LIMIT_MB,
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="ledger entries (even)")
+    parser.add_argument("--repetitions", type=int, default=3)
+    args = parser.parse_args()
+    if args.rows < 2:
+        parser.error("--rows must be at least 2")
+    result = measure(rows=args.rows, repetitions=args.repetitions)
+    out = RESULTS / "export_audit.json"
+    write_results([result], out)
+    print(
+        f"ours {result.ours:,.0f} rows/s, COPY {result.baseline:,.0f} rows/s: "
+        f"ratio {result.ratio:.2f} (target {TARGET}); "
+        f"peak RSS {result.notes['peak_rss_mb']:.0f} MB (limit {RSS_LIMIT_MB}); "
+        f"wrote {out.relative_to(ROOT)}"
+    )
+    return 0 if result.passed else 1
 
 
 if __name__ == "__main__":

@@ -262,7 +262,7 @@ class PosView(APIView):
 
 
 def _member_or_404(member_no: str) -> Member:
-    member = Member.objects.filter(member_no=member_no).first()
+    member = Member.objects.select_related("user").filter(member_no=member_no).first()
     if member is None:
         raise ApiError(
             "unknown_member", "No member with this member number.", 404, field="member_no"

@@ -68,9 +68,11 @@ def is_postgres():
 @pytest.fixture(autouse=True)
 def _forget_system_accounts():
     """Transactional tests flush the database, which production never does: forget the
-    per-process cache of committed system accounts around every test."""
-    from points.services import accounts
+    per-process caches (committed system accounts, merchant catalogs) around every test."""
+    from points.services import accounts, catalog
 
     accounts._committed_system_accounts.clear()
+    catalog.catalog_forget()
     yield
     accounts._committed_system_accounts.clear()
+    catalog.catalog_forget()

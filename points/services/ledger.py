@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import calendar
 import enum
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -151,6 +152,15 @@ def ledger_post(
         member_postings = sorted(
             (p for p in postings if p.account.is_member_account), key=lambda p: p.account.pk
         )
+        if reverses is None and all(p.points > 0 for p in member_postings):
+            posted = _post_credits_in_one_statement(
+                txn, postings, member_postings, expires_at=expires_at, credited_at=created_at
+            )
+            if posted is _REPLAYED:
+                return _original(idempotency_key)
+            if posted is _POSTED:
+                return txn
+            # _IN_DEBT (or not PostgreSQL): the general path below, in the same transaction.
         locked = _lock_member_accounts([p.account.pk for p in member_postings])
         try:
             plans = [
@@ -187,6 +197,122 @@ def ledger_post(
         # enclosing transaction stays usable (it may, say, fall back to a smaller amount).
         raise refusal
     return txn
+
+
+# --- The common case in one round trip ---------------------------------------------------
+# Most postings only credit member accounts that owe nothing (every purchase does). For them
+# the general path's work (lock, insert the transaction, its entries, one lot per credited
+# account, the balances) is one statement: a data-modifying CTE, so one round trip instead of
+# five. It writes exactly the rows the general path would, and nothing at all when the
+# idempotency key exists (a replay) or a credited account is in debt: repaying a debt
+# consumes the new lot, which only the general path does, so that case falls back to it.
+
+_POSTED, _REPLAYED, _IN_DEBT = "posted", "replayed", "in_debt"
+
+_POST_CREDITS_SQL = """
+WITH locked AS MATERIALIZED (
+    SELECT id, balance FROM points_account
+    WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE
+),
+clear AS MATERIALIZED (
+    SELECT count(*) = %s AND coalesce(bool_and(balance >= 0), true) AS ok FROM locked
+),
+txn AS (
+    INSERT INTO points_ledgertransaction ({columns})
+    SELECT {values} FROM clear WHERE clear.ok
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id
+),
+entries AS (
+    INSERT INTO points_ledgerentry (transaction_id, account_id, points)
+    SELECT txn.id, e.account_id, e.points
+    FROM txn, unnest(%s::bigint[], %s::bigint[]) WITH ORDINALITY AS e(account_id, points, n)
+    ORDER BY e.n
+),
+lots AS (
+    INSERT INTO points_pointlot
+        (account_id, transaction_id, points, remaining, expires_at, created_at)
+    SELECT c.account_id, txn.id, c.points, c.points, c.expires_at, %s
+    FROM txn, unnest(%s::bigint[], %s::bigint[], %s::timestamptz[])
+         WITH ORDINALITY AS c(account_id, points, expires_at, n)
+    ORDER BY c.n
+),
+balances AS (
+    -- The rows are locked above; SET ... + applies to their newest committed version.
+    UPDATE points_account account
+    SET balance = account.balance + c.points, version = account.version + 1
+    FROM txn, unnest(%s::bigint[], %s::bigint[]) AS c(account_id, points)
+    WHERE account.id = c.account_id
+    RETURNING account.id, account.balance, account.version
+)
+SELECT (SELECT ok FROM clear),
+       (SELECT id FROM txn),
+       (SELECT coalesce(json_agg(json_build_array(id, balance, version)), '[]') FROM balances)
+"""
+
+
+@functools.cache
+def _post_credits_statement() -> tuple[str, list]:
+    """`_POST_CREDITS_SQL` for the transaction's columns, and those fields; built once."""
+    fields = [f for f in LedgerTransaction._meta.concrete_fields if not f.primary_key]
+    sql = _POST_CREDITS_SQL.format(
+        columns=", ".join(connection.ops.quote_name(f.column) for f in fields),
+        values=", ".join(["%s"] * len(fields)),
+    )
+    return sql, fields
+
+
+def _post_credits_in_one_statement(
+    txn: LedgerTransaction,
+    postings: Sequence[Posting],
+    member_postings: list[Posting],
+    *,
+    expires_at,
+    credited_at: datetime,
+) -> str:
+    """Post a transaction whose member postings are all credits, in one statement.
+
+    Returns _POSTED (txn saved, the posted Account objects refreshed), _REPLAYED (the key
+    exists; nothing written) or _IN_DEBT (a credited account has a negative balance, or the
+    database is not PostgreSQL; nothing written, the locks kept: use the general path).
+    """
+    if connection.vendor != "postgresql":
+        return _IN_DEBT
+    sql, fields = _post_credits_statement()
+    credit_ids = [p.account.pk for p in member_postings]
+    expiries = [
+        default_expiry(p.account, credited_at) if expires_at is DEFAULT_EXPIRY else expires_at
+        for p in member_postings
+    ]
+    params = [
+        credit_ids,
+        len(set(credit_ids)),
+        *(f.get_db_prep_save(getattr(txn, f.attname), connection) for f in fields),
+        [p.account.pk for p in postings],
+        [p.points for p in postings],
+        credited_at,
+        credit_ids,
+        [p.points for p in member_postings],
+        expiries,
+        credit_ids,
+        [p.points for p in member_postings],
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        clear, txn_id, balances = cursor.fetchone()
+    if not clear:
+        return _IN_DEBT
+    if txn_id is None:
+        return _REPLAYED
+    txn.pk = txn_id
+    txn._state.adding = False
+    txn._state.db = connection.alias
+    txn.replayed = False
+    fresh = {account_id: (balance, version) for account_id, balance, version in balances}
+    for posting in postings:
+        if posting.account.pk in fresh:
+            posting.account.balance, posting.account.version = fresh[posting.account.pk]
+    return _POSTED
 
 
 def _original(idempotency_key: str) -> LedgerTransaction | None:

@@ -248,12 +248,17 @@ def test_a_store_of_another_merchant_is_refused(pos, other_shop, make_member):
 
 
 def test_a_purchase_costs_a_bounded_number_of_queries(
-    pos, make_member, django_assert_max_num_queries
+    pos, make_member, django_assert_max_num_queries, is_postgres
 ):
     member = make_member()
     post(pos, "purchases", purchase_body(member, receipt="warm-up"))
-    # 24 for the purchase itself, 2 for its "积分到账" inbox notification (email, insert).
-    with django_assert_max_num_queries(26):
+    # Terminal, idempotency record (read, write), member with user, prior purchase, member
+    # accounts, the ledger posting (one statement), purchase with lines and last activity
+    # (one statement), the "积分到账" notification, balances for the answer, a savepoint
+    # pair; a spare for the issuance account, which a test's rolled-back transaction never
+    # lets the per-process cache keep. (24 before make bench.) SQLite posts and saves
+    # with the ORM: the ledger's five statements and the purchase's three.
+    with django_assert_max_num_queries(14 if is_postgres else 20):
         response = post(pos, "purchases", purchase_body(member, receipt="R-2"))
     assert response.status_code == 201
 

@@ -1,0 +1,114 @@
+"""What every benchmark shares: the PostgreSQL server, throw-away databases, medians, results.
+
+The server is the one of DATABASE_URL (BENCH_DATABASE_URL wins when set); benchmarks create
+databases named `jifen_bench_<what>_<pid>` on it and always drop them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/postgres"
+
+
+def server_base() -> str:
+    """The PostgreSQL server to benchmark against, as a URL naming no database."""
+    url = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("DATABASE_URL") or ""
+    if not url.startswith(("postgres://", "postgresql://")):
+        url = DEFAULT_SERVER
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+
+
+def server_url(database: str) -> str:
+    return f"{server_base()}/{database}"
+
+
+def admin(sql: str) -> None:
+    """Run one statement on the server's `postgres` database, in autocommit."""
+    import psycopg
+
+    with psycopg.connect(server_url("postgres"), autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def create_database(name: str, template: str | None = None) -> None:
+    admin(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+
+
+def drop_database(name: str) -> None:
+    admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def load_average() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+@dataclass
+class Result:
+    """One row of the table and of bench/results/latest.json."""
+
+    name: str
+    ours: float
+    baseline: float
+    unit: str
+    target: float | None  # None: reported, not judged by ratio
+    ratio: float = 0.0
+    runs: dict = field(default_factory=dict)  # every repetition, for the curious
+    notes: dict = field(default_factory=dict)
+    passed: bool | None = None
+
+    def __post_init__(self):
+        self.ratio = round(self.ours / self.baseline, 3) if self.baseline else 0.0
+        if self.passed is None:
+            self.passed = self.target is None or self.ratio >= self.target
+
+    def as_json(self) -> dict:
+        row = asdict(self)
+        row["ours"] = round(self.ours, 2)
+        row["baseline"] = round(self.baseline, 2)
+        return row
+
+
+def repeat(
+    measure_ours: Callable[[], float],
+    measure_baseline: Callable[[], float],
+    *,
+    repetitions: int = 3,
+    warmup: bool = True,
+) -> tuple[float, float, dict]:
+    """Median rates of both sides, interleaved (ours, baseline, ours, ...) after one warm-up
+    of each that is not counted: load drifting on a shared machine hits both sides alike."""
+    if warmup:
+        measure_ours()
+        measure_baseline()
+    ours, baseline = [], []
+    for _ in range(repetitions):
+        ours.append(measure_ours())
+        baseline.append(measure_baseline())
+    runs = {"ours": [round(x, 2) for x in ours], "baseline": [round(x, 2) for x in baseline]}
+    return median(ours), median(baseline), runs
+
+
+def write_results(results: list[Result], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([r.as_json() for r in results], indent=2, ensure_ascii=False) + "\n")
+
+
+def log(message: str) -> None:
+    # UTC: Django sets TZ to Asia/Shanghai in the processes that load it.
+    print(f"[{time.strftime('%H:%M:%SZ', time.gmtime())}] {message}", file=sys.stderr, flush=True)
