@@ -253,3 +253,17 @@ class MerchantScopedAdmin(ScopedChoicesMixin, admin.ModelAdmin):
         if self.keeps_ledger_history:
             actions.pop("delete_selected", None)
         return actions
+
+
+class ReadOnlyTabularInline(admin.TabularInline):
+    """An inline that shows its rows and never adds, edits or deletes them (ledger rows,
+    price history, vouchers: each is written only by its service). Set `fields`."""
+
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
+        return False

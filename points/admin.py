@@ -12,7 +12,11 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from merchants.admin_scoping import MerchantScopedAdmin, is_platform_user
+from merchants.admin_scoping import (
+    MerchantScopedAdmin,
+    ReadOnlyTabularInline,
+    is_platform_user,
+)
 
 from .models import (
     Account,
@@ -112,15 +116,9 @@ class ReadOnlyAdmin(MerchantScopedAdmin):
         return False
 
 
-class LedgerEntryInline(admin.TabularInline):
+class LedgerEntryInline(ReadOnlyTabularInline):
     model = LedgerEntry
     fields = ("account", "points")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(LedgerTransaction)
@@ -209,7 +207,7 @@ class LedgerSealAdmin(PlatformOnlyMixin, ReadOnlyAdmin):
     list_display = ("id", "transaction", "hash", "sealed_at")
 
 
-class PurchaseLineInline(admin.TabularInline):
+class PurchaseLineInline(ReadOnlyTabularInline):
     model = PurchaseLine
     fields = (
         "line_no",
@@ -221,12 +219,6 @@ class PurchaseLineInline(admin.TabularInline):
         "green_points",
         "refunded_quantity",
     )
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Purchase)

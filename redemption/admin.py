@@ -13,7 +13,11 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from merchants.admin_scoping import MerchantScopedAdmin, ScopedChoicesMixin
+from merchants.admin_scoping import (
+    MerchantScopedAdmin,
+    ReadOnlyTabularInline,
+    ScopedChoicesMixin,
+)
 from redemption.models import (
     PriceSchedule,
     Redemption,
@@ -63,15 +67,9 @@ class PriceScheduleInline(ScopedChoicesMixin, admin.TabularInline):
     verbose_name_plural = _("price schedules")
 
 
-class RewardPriceChangeInline(admin.TabularInline):
+class RewardPriceChangeInline(ReadOnlyTabularInline):
     model = RewardPriceChange
     fields = ("changed_at", "points_price", "cash_price_fen", "face_value_fen", "changed_by")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Reward)
@@ -212,15 +210,9 @@ class PriceScheduleAdmin(MerchantScopedAdmin):
         return obj.redemptions.exists()
 
 
-class VoucherInline(admin.TabularInline):
+class VoucherInline(ReadOnlyTabularInline):
     model = Voucher
     fields = ("code", "issued_at", "valid_until", "used_at", "used_by", "cancelled_at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Redemption)
