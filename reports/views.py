@@ -16,7 +16,8 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from points.models import Community, Member
+from points.models import Community
+from points.views import member_for
 from reports.access import merchant_of, platform_staff_required
 from reports.audit import BadFilter, audit_filters
 from reports.charts import bar_chart_svg
@@ -62,7 +63,7 @@ def _pdf_response(html: str, filename: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def green_list(request):
-    member = Member.objects.filter(user=request.user).select_related("community").first()
+    member = member_for(request)  # the request's one member lookup, shared with the header
     if member is None:
         raise Http404
     form = MonthForm(request.POST or None, initial={"month": current_month().label})
