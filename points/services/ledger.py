@@ -21,6 +21,7 @@ from __future__ import annotations
 import calendar
 import enum
 import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,6 +32,17 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from points.models import Account, LedgerEntry, LedgerTransaction, LotAllocation, PointLot
+from points.statements import (
+    AttachedWrite,
+    attached_ctes,
+    compact,
+    from_json_row,
+    hot_cursor,
+    insert_fields,
+    insert_values,
+    json_row,
+    quote,
+)
 
 # Sentinel: "compute the expiry from POINTS_EXPIRY_MONTHS".
 DEFAULT_EXPIRY = object()
@@ -137,15 +149,15 @@ def ledger_post(
     created_at = created_at or now
     refusal = None
     with transaction.atomic(savepoint=False):
-        txn = LedgerTransaction(
+        txn = _new_transaction(
             kind=kind,
             idempotency_key=idempotency_key,
             merchant=merchant,
             member=member,
-            reference=reference[:120],
-            reason=reason[:255],
-            actor=actor[:120],
-            breakdown=dict(breakdown or {}),
+            reference=reference,
+            reason=reason,
+            actor=actor,
+            breakdown=breakdown,
             reverses=reverses,
             created_at=created_at,
         )
@@ -210,16 +222,22 @@ def ledger_post(
 _POSTED, _REPLAYED, _IN_DEBT = "posted", "replayed", "in_debt"
 
 _POST_CREDITS_SQL = """
-WITH locked AS MATERIALIZED (
+WITH credits AS MATERIALIZED (
+    SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[])
+        WITH ORDINALITY AS c(account_id, points, expires_at, n)
+),
+locked AS MATERIALIZED (
     SELECT id, balance FROM points_account
-    WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE
+    WHERE id IN (SELECT account_id FROM credits) ORDER BY id FOR UPDATE
 ),
 clear AS MATERIALIZED (
-    SELECT count(*) = %s AND coalesce(bool_and(balance >= 0), true) AS ok FROM locked
+    SELECT count(*) = (SELECT count(DISTINCT account_id) FROM credits)
+           AND coalesce(bool_and(balance >= 0), true){condition} AS ok
+    FROM locked
 ),
 txn AS (
     INSERT INTO points_ledgertransaction ({columns})
-    SELECT {values} FROM clear WHERE clear.ok
+    SELECT {row_columns} FROM clear, {row} WHERE clear.ok
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id
 ),
@@ -232,34 +250,40 @@ entries AS (
 lots AS (
     INSERT INTO points_pointlot
         (account_id, transaction_id, points, remaining, expires_at, created_at)
-    SELECT c.account_id, txn.id, c.points, c.points, c.expires_at, %s
-    FROM txn, unnest(%s::bigint[], %s::bigint[], %s::timestamptz[])
-         WITH ORDINALITY AS c(account_id, points, expires_at, n)
+    SELECT c.account_id, txn.id, c.points, c.points, c.expires_at, %s::timestamptz
+    FROM txn, credits c
     ORDER BY c.n
 ),
 balances AS (
     -- The rows are locked above; SET ... + applies to their newest committed version.
     UPDATE points_account account
     SET balance = account.balance + c.points, version = account.version + 1
-    FROM txn, unnest(%s::bigint[], %s::bigint[]) AS c(account_id, points)
+    FROM txn, credits c
     WHERE account.id = c.account_id
     RETURNING account.id, account.balance, account.version
-)
+){attached}
 SELECT (SELECT ok FROM clear),
        (SELECT id FROM txn),
        (SELECT coalesce(json_agg(json_build_array(id, balance, version)), '[]') FROM balances)
+       {returns}
 """
 
 
 @functools.cache
-def _post_credits_statement() -> tuple[str, list]:
-    """`_POST_CREDITS_SQL` for the transaction's columns, and those fields; built once."""
-    fields = [f for f in LedgerTransaction._meta.concrete_fields if not f.primary_key]
+def _post_credits_statement(ctes: str = "", returns: str = "", condition: str = "") -> tuple:
+    """`_POST_CREDITS_SQL` with attached writes (as CTEs and returned expressions) and an
+    extra condition, on one line; and the transaction's fields. Built once per shape and
+    process. The condition may read `credits` (account_id, points) and `locked`."""
+    fields, columns = insert_fields(LedgerTransaction)
     sql = _POST_CREDITS_SQL.format(
-        columns=", ".join(connection.ops.quote_name(f.column) for f in fields),
-        values=", ".join(["%s"] * len(fields)),
+        columns=columns,
+        row_columns=", ".join(f"new_txn.{quote(f.column)}" for f in fields),
+        row=from_json_row(LedgerTransaction, "new_txn"),
+        condition=f" AND ({condition})" if condition else "",
+        attached=ctes,
+        returns=returns,
     )
-    return sql, fields
+    return compact(sql), fields
 
 
 def _post_credits_in_one_statement(
@@ -269,37 +293,38 @@ def _post_credits_in_one_statement(
     *,
     expires_at,
     credited_at: datetime,
+    attached: Sequence[AttachedWrite] = (),
+    only_if: tuple[str, Sequence] | None = None,
 ) -> str:
     """Post a transaction whose member postings are all credits, in one statement.
 
     Returns _POSTED (txn saved, the posted Account objects refreshed), _REPLAYED (the key
-    exists; nothing written) or _IN_DEBT (a credited account has a negative balance, or the
-    database is not PostgreSQL; nothing written, the locks kept: use the general path).
+    exists; nothing written) or _IN_DEBT (a credited account has a negative balance, the
+    `only_if` SQL condition is false, or the database is not PostgreSQL; nothing written,
+    the locks kept: use the general path).
     """
     if connection.vendor != "postgresql":
         return _IN_DEBT
-    sql, fields = _post_credits_statement()
-    credit_ids = [p.account.pk for p in member_postings]
-    expiries = [
-        default_expiry(p.account, credited_at) if expires_at is DEFAULT_EXPIRY else expires_at
-        for p in member_postings
-    ]
+    condition, condition_params = only_if or ("", ())
+    ctes, returns, attached_params = attached_ctes(attached)
+    sql, fields = _post_credits_statement(ctes, returns, condition)
     params = [
-        credit_ids,
-        len(set(credit_ids)),
-        *(f.get_db_prep_save(getattr(txn, f.attname), connection) for f in fields),
+        [p.account.pk for p in member_postings],
+        [p.points for p in member_postings],
+        [
+            default_expiry(p.account, credited_at) if expires_at is DEFAULT_EXPIRY else expires_at
+            for p in member_postings
+        ],
+        *condition_params,
+        json_row(txn, fields),
         [p.account.pk for p in postings],
         [p.points for p in postings],
         credited_at,
-        credit_ids,
-        [p.points for p in member_postings],
-        expiries,
-        credit_ids,
-        [p.points for p in member_postings],
+        *attached_params,
     ]
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(sql, params)
-        clear, txn_id, balances = cursor.fetchone()
+        clear, txn_id, balances, *returned = cursor.fetchone()
     if not clear:
         return _IN_DEBT
     if txn_id is None:
@@ -308,11 +333,97 @@ def _post_credits_in_one_statement(
     txn._state.adding = False
     txn._state.db = connection.alias
     txn.replayed = False
+    txn.attached = dict(zip([a.name for a in attached if a.returns], returned, strict=True))
+    if isinstance(balances, str):  # json, not jsonb: psycopg returns it parsed or as text
+        balances = json.loads(balances)
     fresh = {account_id: (balance, version) for account_id, balance, version in balances}
     for posting in postings:
         if posting.account.pk in fresh:
             posting.account.balance, posting.account.version = fresh[posting.account.pk]
     return _POSTED
+
+
+def ledger_credit_at_once(
+    *,
+    kind: str,
+    idempotency_key: str,
+    postings: Sequence[Posting],
+    merchant=None,
+    member=None,
+    reference: str = "",
+    reason: str = "",
+    actor: str = "system",
+    breakdown: dict | None = None,
+    attached: Sequence[AttachedWrite] = (),
+    only_if: tuple[str, Sequence] | None = None,
+    created_at: datetime | None = None,
+) -> LedgerTransaction | None:
+    """Post a credit and the writes that belong with it in one statement, or write nothing.
+
+    For the common case only: every member posting is a credit to an account that owes
+    nothing, and the key is new. Then the transaction, its entries, lots and balances and
+    the `attached` writes go to the database in one round trip (one statement is atomic on
+    its own, so no transaction is needed around it), and the posted transaction is returned
+    with `attached` holding what the writes returned. Otherwise (a replay, a debt to repay,
+    the `only_if` SQL condition false after the accounts are locked, a debit, not
+    PostgreSQL) nothing is written and None is returned: post with `ledger_post`.
+    """
+    _validate(kind=kind, idempotency_key=idempotency_key, postings=postings)
+    created_at = created_at or timezone.now()
+    member_postings = sorted(
+        (p for p in postings if p.account.is_member_account), key=lambda p: p.account.pk
+    )
+    if not member_postings or any(p.points < 0 for p in member_postings):
+        return None
+    txn = _new_transaction(
+        kind=kind,
+        idempotency_key=idempotency_key,
+        merchant=merchant,
+        member=member,
+        reference=reference,
+        reason=reason,
+        actor=actor,
+        breakdown=breakdown,
+        reverses=None,
+        created_at=created_at,
+    )
+    posted = _post_credits_in_one_statement(
+        txn,
+        postings,
+        member_postings,
+        expires_at=DEFAULT_EXPIRY,
+        credited_at=created_at,
+        attached=attached,
+        only_if=only_if,
+    )
+    return txn if posted is _POSTED else None
+
+
+def _new_transaction(
+    *,
+    kind,
+    idempotency_key,
+    merchant,
+    member,
+    reference,
+    reason,
+    actor,
+    breakdown,
+    reverses,
+    created_at,
+) -> LedgerTransaction:
+    return LedgerTransaction(
+        kind=kind,
+        idempotency_key=idempotency_key,
+        merchant=merchant,
+        member=member,
+        reference=reference[:120],
+        reason=reason[:255],
+        actor=actor[:120],
+        breakdown=dict(breakdown or {}),
+        reverses=reverses,
+        created_at=created_at,
+    )
 
 
 def _original(idempotency_key: str) -> LedgerTransaction | None:
@@ -528,15 +639,13 @@ def _validate(*, kind: str, idempotency_key: str, postings: Sequence[Posting]) -
 
 def _insert_unless_duplicate(txn: LedgerTransaction) -> bool:
     """INSERT ... ON CONFLICT (idempotency_key) DO NOTHING; True if this call inserted it."""
-    meta = LedgerTransaction._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    quote = connection.ops.quote_name
+    fields, columns = insert_fields(LedgerTransaction)
     sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+        f"INSERT INTO {quote(LedgerTransaction._meta.db_table)} ({columns}) "
         f"VALUES ({', '.join(['%s'] * len(fields))}) "
         f"ON CONFLICT ({quote('idempotency_key')}) DO NOTHING RETURNING {quote('id')}"
     )
-    params = [f.get_db_prep_save(getattr(txn, f.attname), connection) for f in fields]
+    params = insert_values(txn, fields)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()

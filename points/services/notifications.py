@@ -14,6 +14,7 @@ from django.template.loader import render_to_string, select_template
 from django.utils import timezone
 
 from points.models import Member, Notification
+from points.statements import AttachedWrite, from_json_row, insert_fields, json_row, quote
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,24 @@ def queue_notification_email(notification_id: int) -> bool:
     return True
 
 
+def _inbox_row(*, member: Member, kind: str, title: str, body: str, link: str, dedupe_key=None):
+    email = member.user.email if member.user_id else ""
+    return Notification(
+        member=member,
+        kind=kind,
+        title=title[:200],
+        body=body,
+        link=link[:300],
+        dedupe_key=dedupe_key,
+        email_status=(Notification.EmailStatus.PENDING if email else Notification.EmailStatus.NONE),
+    )
+
+
+def _queue_email_on_commit(notification: Notification) -> None:
+    if notification.email_status == Notification.EmailStatus.PENDING:
+        transaction.on_commit(lambda: queue_notification_email(notification.pk))
+
+
 def notification_send(
     *,
     member: Member,
@@ -46,15 +65,8 @@ def notification_send(
     With a `dedupe_key`, the same notification is never created twice (None is returned
     for a duplicate).
     """
-    email = member.user.email if member.user_id else ""
-    notification = Notification(
-        member=member,
-        kind=kind,
-        title=title[:200],
-        body=body,
-        link=link[:300],
-        dedupe_key=dedupe_key,
-        email_status=(Notification.EmailStatus.PENDING if email else Notification.EmailStatus.NONE),
+    notification = _inbox_row(
+        member=member, kind=kind, title=title, body=body, link=link, dedupe_key=dedupe_key
     )
     if not dedupe_key:
         notification.save()  # nothing can collide: no savepoint needed
@@ -67,8 +79,34 @@ def notification_send(
                     notification.save()
             except IntegrityError:
                 return None
-    if notification.email_status == Notification.EmailStatus.PENDING:
-        transaction.on_commit(lambda: queue_notification_email(notification.pk))
+    _queue_email_on_commit(notification)
+    return notification
+
+
+def notification_attached(
+    *, member: Member, kind: str, title: str, body: str = "", link: str = ""
+) -> tuple[Notification, AttachedWrite]:
+    """`notification_send` as a write attached to a ledger posting (`ledger_credit_at_once`):
+    the inbox row is inserted by the posting's own statement, only if it posts. Once it has,
+    call `notification_attached_sent` with the id it returned."""
+    notification = _inbox_row(member=member, kind=kind, title=title, body=body, link=link)
+    fields, columns = insert_fields(Notification)
+    values = ", ".join(f"inbox.{quote(f.column)}" for f in fields)
+    write = AttachedWrite(
+        name="notification",
+        sql=f"INSERT INTO points_notification ({columns}) "
+        f"SELECT {values} FROM txn, {from_json_row(Notification, 'inbox')} RETURNING id",
+        params=[json_row(notification, fields)],
+        returns="(SELECT id FROM notification)",
+    )
+    return notification, write
+
+
+def notification_attached_sent(notification: Notification, pk: int) -> Notification:
+    """The attached notification was inserted with id `pk`: queue its email on commit."""
+    notification.pk = pk
+    notification._state.adding = False
+    _queue_email_on_commit(notification)
     return notification
 
 

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 
 from merchants.models import Merchant, Store, Terminal
@@ -24,11 +24,37 @@ from points.models import (
     Refund,
 )
 from points.rules import CampaignRule, LineInput, earn_for_purchase, share_of
-from points.services.accounts import issuance_account, system_account
+from points.services.accounts import (
+    issuance_account,
+    member_account_ids,
+    member_account_ids_remember,
+    system_account,
+)
 from points.services.bonuses import FIRST_PURCHASE, bonus_grant
 from points.services.catalog import merchant_catalog
-from points.services.ledger import InsufficientPoints, Overdraft, Posting, ledger_post
-from points.services.notifications import notification_send
+from points.services.ledger import (
+    InsufficientPoints,
+    Overdraft,
+    Posting,
+    ledger_credit_at_once,
+    ledger_post,
+)
+from points.services.notifications import (
+    notification_attached,
+    notification_attached_sent,
+    notification_send,
+)
+from points.statements import (
+    AttachedWrite,
+    attached_writes_run,
+    compact,
+    from_json_row,
+    from_json_rows,
+    insert_fields,
+    json_row,
+    json_rows,
+    quote,
+)
 
 
 class EarnError(Exception):
@@ -207,10 +233,43 @@ def purchase_record(
         campaigns=campaign_rules(merchant, on),
         on=on,
     )
+    purchase = Purchase(
+        merchant=merchant,
+        store=store or (terminal.store if terminal else None),
+        terminal=terminal,
+        member=member,
+        receipt_no=receipt_no,
+        occurred_at=occurred_at,
+        total_fen=sum(line.amount_fen for line in lines),
+        points=earned.points,
+        green_points=earned.green_points,
+        carbon_saved_g=earned.carbon_saved_g,
+        source=source,
+    )
+    by_line = {item.line_no: item for item in earned.lines}
+    purchase_lines = [
+        PurchaseLine(
+            purchase=purchase,
+            line_no=line.line_no,
+            product=product,
+            category=category,
+            quantity=line.quantity,
+            amount_fen=line.amount_fen,
+            points=by_line[line.line_no].points,
+            green_points=by_line[line.line_no].green_points,
+            carbon_saved_g=by_line[line.line_no].carbon_saved_g,
+        )
+        for line, product, category in resolved
+    ]
+    if (earned.points or earned.green_points) and _record_at_once(
+        purchase, purchase_lines, earned=earned, actor=actor
+    ):
+        return purchase
     with transaction.atomic(savepoint=False):
         accounts, recorded_id, has_bought = _member_accounts_and_history(
             merchant, member, receipt_no
         )
+        member_account_ids_remember(member, accounts)
         if recorded_id is not None:
             existing = Purchase.objects.get(pk=recorded_id)
             existing.replayed = True
@@ -231,39 +290,8 @@ def purchase_record(
             )
             if txn.replayed:  # a concurrent request recorded this receipt first
                 raise ReceiptAlreadyRecorded("This receipt has already been recorded.")
-        purchase = Purchase(
-            merchant=merchant,
-            store=store or (terminal.store if terminal else None),
-            terminal=terminal,
-            member=member,
-            receipt_no=receipt_no,
-            occurred_at=occurred_at,
-            total_fen=sum(line.amount_fen for line in lines),
-            points=earned.points,
-            green_points=earned.green_points,
-            carbon_saved_g=earned.carbon_saved_g,
-            transaction=txn,
-            source=source,
-        )
-        by_line = {item.line_no: item for item in earned.lines}
-        _save_purchase(
-            purchase,
-            [
-                PurchaseLine(
-                    purchase=purchase,
-                    line_no=line.line_no,
-                    product=product,
-                    category=category,
-                    quantity=line.quantity,
-                    amount_fen=line.amount_fen,
-                    points=by_line[line.line_no].points,
-                    green_points=by_line[line.line_no].green_points,
-                    carbon_saved_g=by_line[line.line_no].carbon_saved_g,
-                )
-                for line, product, category in resolved
-            ],
-            active_at=timezone.now(),
-        )
+        purchase.transaction = txn
+        _save_purchase(purchase, purchase_lines, active_at=timezone.now())
         if not has_bought:
             bonus = bonus_grant(member=member, kind=FIRST_PURCHASE, actor=actor)
             # A concurrent first purchase may have granted it: then it is not this one's.
@@ -274,78 +302,173 @@ def purchase_record(
     return purchase
 
 
-@functools.cache
-def _save_purchase_statement() -> tuple[str, list, list]:
-    """The SQL of `_save_purchase` and the fields it writes, built once per process."""
-    quote = connection.ops.quote_name
-    purchase_fields = [f for f in Purchase._meta.concrete_fields if not f.primary_key]
-    line_fields = [
-        f for f in PurchaseLine._meta.concrete_fields if not f.primary_key and f.name != "purchase"
-    ]
-    purchase_columns = ", ".join(quote(f.column) for f in purchase_fields)
-    placeholders = ", ".join(["%s"] * len(purchase_fields))
-    line_columns = ", ".join(quote(f.column) for f in line_fields)
-    line_values = ", ".join(f"line.{quote(f.column)}" for f in line_fields)
-    line_arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in line_fields)
-    sql = f"""
-        WITH purchase AS (
-            INSERT INTO points_purchase ({purchase_columns}) VALUES ({placeholders})
-            RETURNING id
-        ),
-        lines AS (
-            INSERT INTO points_purchaseline (purchase_id, {line_columns})
-            SELECT purchase.id, {line_values}
-            FROM purchase, unnest({line_arrays}) WITH ORDINALITY AS line({line_columns}, n)
-            ORDER BY line.n
-        ),
-        touched AS (
-            UPDATE points_member SET last_activity_at = %s WHERE id = %s
+# --- The common purchase in one statement ---------------------------------------------------
+# A member who has bought before, a new receipt, points to credit to accounts that owe
+# nothing: the posting, the purchase, its lines, the member's last activity and the inbox
+# row "积分到账" are one statement (`ledger_credit_at_once` with attached writes), one round
+# trip. Everything else (a first purchase and its bonus, a replay, a debt to repay, no points
+# at all, SQLite) takes the general path below it, which does the same in a transaction.
+
+# Checked after the member's accounts are locked; if false, nothing is written.
+_AT_ONCE_ONLY_IF = compact("""
+    EXISTS (SELECT 1 FROM points_purchase WHERE member_id = %s::bigint)
+    AND NOT EXISTS (SELECT 1 FROM points_purchase
+                    WHERE merchant_id = %s::bigint AND receipt_no = %s::varchar)
+    AND NOT EXISTS (SELECT 1 FROM points_account account JOIN credits
+                    ON account.id = credits.account_id
+                    WHERE account.member_id IS DISTINCT FROM %s::bigint)
+""")
+
+
+def _record_at_once(purchase: Purchase, lines: list[PurchaseLine], *, earned, actor: str) -> bool:
+    """Record the purchase and its points in one statement if it is the common case;
+    True if done (`purchase` is saved), False if nothing was written."""
+    if connection.vendor != "postgresql":
+        return False
+    member, merchant = purchase.member, purchase.merchant
+    ids = member_account_ids(member)
+    if Account.Kind.STANDARD not in ids or Account.Kind.GREEN not in ids:
+        return False
+    accounts = {
+        kind: Account(pk=ids[kind], kind=kind, member_id=member.pk)
+        for kind in (Account.Kind.STANDARD, Account.Kind.GREEN)
+    }
+    credited = [
+        ids[kind]
+        for kind, points in (
+            (Account.Kind.STANDARD, earned.points),
+            (Account.Kind.GREEN, earned.green_points),
         )
-        SELECT id FROM purchase
-    """
-    return sql, purchase_fields, line_fields
+        if points
+    ]
+    notification, notify = _points_earned_notification(
+        member, merchant, earned.points, earned.green_points
+    )
+    txn = ledger_credit_at_once(
+        kind=LedgerTransaction.Kind.EARN,
+        idempotency_key=f"purchase:{merchant.pk}:{purchase.receipt_no}",
+        postings=earn_postings(merchant, accounts, earned.points, earned.green_points),
+        merchant=merchant,
+        member=member,
+        reference=purchase.receipt_no,
+        reason="purchase",
+        actor=actor,
+        breakdown=earned.breakdown(),
+        attached=[*_purchase_writes(purchase, lines, active_at=timezone.now()), notify],
+        only_if=(
+            _AT_ONCE_ONLY_IF,
+            [member.pk, merchant.pk, purchase.receipt_no, member.pk],
+        ),
+    )
+    if txn is None:
+        return False
+    purchase.transaction = txn
+    _saved(purchase, txn.attached["purchase"])
+    notification_attached_sent(notification, txn.attached["notification"])
+    purchase.balances = {a.kind: a.balance for a in accounts.values() if a.pk in credited}
+    purchase.bonus = None
+    purchase.replayed = False
+    return True
+
+
+@functools.cache
+def _purchase_statements() -> tuple[str, list, str, list]:
+    """The SQL of the purchase's attached writes and the fields they write; once per process."""
+    purchase_fields, columns = insert_fields(Purchase)
+    values = ", ".join(
+        "txn.id" if f.name == "transaction" else f"bought.{quote(f.column)}"
+        for f in purchase_fields
+    )
+    purchase_sql = (
+        f"INSERT INTO points_purchase ({columns}) "
+        f"SELECT {values} FROM txn, {from_json_row(Purchase, 'bought')} RETURNING id"
+    )
+    line_fields, line_columns = insert_fields(PurchaseLine)
+    line_values = ", ".join(
+        "purchase.id" if f.name == "purchase" else f"line.{quote(f.column)}" for f in line_fields
+    )
+    lines_sql = (
+        f"INSERT INTO points_purchaseline ({line_columns}) "
+        f"SELECT {line_values} FROM purchase, {from_json_rows(PurchaseLine, 'line')} "
+        "ORDER BY line.ordinality"
+    )
+    return purchase_sql, purchase_fields, lines_sql, line_fields
+
+
+def _purchase_writes(
+    purchase: Purchase, lines: list[PurchaseLine], *, active_at
+) -> list[AttachedWrite]:
+    """The purchase, its lines and the member's last activity, as writes attached to the
+    purchase's ledger transaction (`txn`; its id NULL when nothing was earned)."""
+    purchase_sql, purchase_fields, lines_sql, line_fields = _purchase_statements()
+    return [
+        AttachedWrite(
+            name="purchase",
+            sql=purchase_sql,
+            params=[json_row(purchase, purchase_fields)],
+            returns="(SELECT id FROM purchase)",
+        ),
+        AttachedWrite(name="purchase_lines", sql=lines_sql, params=[json_rows(lines, line_fields)]),
+        AttachedWrite(
+            name="member_touched",
+            sql="UPDATE points_member SET last_activity_at = %s::timestamptz FROM txn "
+            "WHERE points_member.id = %s::bigint",
+            params=[active_at, purchase.member_id],
+        ),
+    ]
+
+
+def _saved(purchase: Purchase, pk: int) -> None:
+    purchase.pk = pk
+    purchase._state.adding = False
+    purchase._state.db = connection.alias
 
 
 def _save_purchase(purchase: Purchase, lines: list[PurchaseLine], *, active_at) -> None:
-    """Insert the purchase and its lines and mark the member active.
+    """Insert the purchase and its lines and mark the member active (after its posting).
 
-    One statement on PostgreSQL (a data-modifying CTE): round trips are what limit the earn
-    rate. Elsewhere, the three ORM calls it stands for.
+    One statement on PostgreSQL (the writes `_record_at_once` attaches to the posting).
+    Elsewhere, the three ORM calls it stands for.
     """
     if connection.vendor != "postgresql":
         purchase.save(force_insert=True)
         PurchaseLine.objects.bulk_create(lines)
         Member.objects.filter(pk=purchase.member_id).update(last_activity_at=active_at)
         return
-    sql, purchase_fields, line_fields = _save_purchase_statement()
-    params = [
-        *(f.get_db_prep_save(f.pre_save(purchase, add=True), connection) for f in purchase_fields),
-        # Line columns are integers and foreign keys: their values need no preparing.
-        *([getattr(line, f.attname) for line in lines] for f in line_fields),
-        active_at,
-        purchase.member_id,
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        purchase.pk = cursor.fetchone()[0]
-    purchase._state.adding = False
-    purchase._state.db = connection.alias
+    returned = attached_writes_run(
+        _purchase_writes(purchase, lines, active_at=active_at), txn_id=purchase.transaction_id
+    )
+    _saved(purchase, returned["purchase"])
 
 
-def _notify_points_earned(member: Member, merchant: Merchant, points: int, green: int) -> None:
-    """Tell the member "积分到账": an inbox row now, its email queued on commit."""
+def _points_earned_message(merchant: Merchant, points: int, green: int) -> dict:
+    """The "积分到账" notification: kind, title, body and link."""
     earned = "、".join(
         part
         for part in (f"{points} 积分" if points else "", f"{green} 绿色积分" if green else "")
         if part
     )
-    notification_send(
-        member=member,
-        kind=Notification.Kind.POINTS,
-        title=f"积分到账：{earned}",
-        body=f"您在{merchant.name}的消费获得了 {earned}。",
-        link=reverse("dashboard"),
-    )
+    return {
+        "kind": Notification.Kind.POINTS,
+        "title": f"积分到账：{earned}",
+        "body": f"您在{merchant.name}的消费获得了 {earned}。",
+        "link": _dashboard_link(get_script_prefix()),
+    }
+
+
+@functools.lru_cache(maxsize=8)
+def _dashboard_link(script_prefix: str) -> str:
+    return reverse("dashboard")  # the same for every purchase under one script prefix
+
+
+def _notify_points_earned(member: Member, merchant: Merchant, points: int, green: int) -> None:
+    """Tell the member "积分到账": an inbox row now, its email queued on commit."""
+    notification_send(member=member, **_points_earned_message(merchant, points, green))
+
+
+def _points_earned_notification(member: Member, merchant: Merchant, points: int, green: int):
+    """`_notify_points_earned` as a write attached to the purchase's posting."""
+    return notification_attached(member=member, **_points_earned_message(merchant, points, green))
 
 
 def refund_policy() -> Refund.Policy:

@@ -1,0 +1,265 @@
+"""Hand-written SQL for the hot write paths: rows as JSON, prepared statements.
+
+The earn path is bounded by round trips and by the Python spent per statement, not by
+PostgreSQL's work (bench/README.md). Its few statements are therefore written once per
+process as SQL; on PostgreSQL they are bound and prepared on the server (parameters travel
+apart from the text, and PostgreSQL parses and plans each statement once per connection),
+and a whole row travels as one JSON parameter that PostgreSQL turns into the table's row
+type (`jsonb_populate_record`): one value to adapt in Python instead of one per column.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection, models
+
+
+def quote(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def compact(sql: str) -> str:
+    """`sql` on one line, without `--` comments: shorter statements are cheaper to send and
+    psycopg keeps the conversion of those under 4 kB."""
+    lines = (line.split("--", 1)[0] for line in sql.splitlines())
+    return " ".join(" ".join(lines).split())
+
+
+@functools.cache
+def insert_fields(model: type[models.Model]) -> tuple[list[models.Field], str]:
+    """The concrete non-primary-key fields of `model` and their quoted column list."""
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    return fields, ", ".join(quote(f.column) for f in fields)
+
+
+def insert_values(instance: models.Model, fields: Sequence[models.Field]) -> list:
+    """The values of an unsaved `instance` for `fields`, as the ORM would write them
+    (defaults, `auto_now_add`, JSON adaptation)."""
+    return [f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in fields]
+
+
+def _json_scalar(value):
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} cannot be a column value in a JSON row")
+
+
+_AS_THEY_ARE = (int, str, bool, type(None))
+
+
+def _row(instance: models.Model, fields: Sequence[models.Field]) -> dict:
+    row = {}
+    for f in fields:
+        value = f.pre_save(instance, add=True)
+        if isinstance(f, models.JSONField):
+            row[f.column] = value  # the JSON value itself, nested in the row
+        elif isinstance(value, _AS_THEY_ARE) or (
+            isinstance(value, datetime) and value.tzinfo is not None
+        ):
+            row[f.column] = value  # what the ORM would write, without its per-value calls
+        else:
+            row[f.column] = f.get_db_prep_save(value, connection)
+    return row
+
+
+def json_row(instance: models.Model, fields: Sequence[models.Field]) -> str:
+    """The unsaved `instance` as one JSON object {column: value}, for `from_json_row`."""
+    return json.dumps(_row(instance, fields), default=_json_scalar, ensure_ascii=False)
+
+
+def json_rows(instances: Iterable[models.Model], fields: Sequence[models.Field]) -> str:
+    """Unsaved instances as one JSON array of rows, for `from_json_rows`."""
+    return json.dumps(
+        [_row(instance, fields) for instance in instances],
+        default=_json_scalar,
+        ensure_ascii=False,
+    )
+
+
+def from_json_row(model: type[models.Model], alias: str) -> str:
+    """A FROM item: the JSON parameter as one row of `model`'s table, called `alias`. Each
+    value is read by its column's own input function, so the table's types and constraints
+    apply as for any INSERT."""
+    table = quote(model._meta.db_table)
+    return f"jsonb_populate_record(NULL::{table}, %s::jsonb) AS {alias}"
+
+
+def from_json_rows(model: type[models.Model], alias: str) -> str:
+    """A FROM item: the JSON array parameter as rows of `model`'s table, called `alias`, in
+    their order (`{alias}.ordinality`)."""
+    table = quote(model._meta.db_table)
+    return f"jsonb_populate_recordset(NULL::{table}, %s::jsonb) WITH ORDINALITY AS {alias}"
+
+
+def prepared_statements_enabled() -> bool:
+    """Server-side prepared statements, unless a transaction-mode pooler is in front (it may
+    hand the next transaction a server connection that never saw the statement)."""
+    return connection.vendor == "postgresql" and getattr(
+        settings, "DATABASE_PREPARED_STATEMENTS", True
+    )
+
+
+@dataclass
+class _LoggedQuery:
+    query: bytes
+    params: None = None
+
+
+@functools.cache
+def _prepared_cursor_class():
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    class PreparedCursor(ServerBindingCursor):
+        """Binds on the server and prepares every statement it runs (psycopg keeps up to
+        `prepared_max` of them per connection, by text)."""
+
+        def execute(self, query, params=None, *, prepare=None, binary=None):
+            super().execute(query, params, prepare=True, binary=binary)
+            if self._query is None:
+                # A prepared statement is sent by name; keep its text for Django's query log
+                # (which reads `_query.query`), as for any other statement.
+                self._query = _LoggedQuery(query.encode() if isinstance(query, str) else query)
+            return self
+
+    return PreparedCursor
+
+
+_NEVER_AUTOMATICALLY = 2**31 - 1
+
+
+@contextmanager
+def hot_cursor():
+    """A cursor for one of the few statements run on every purchase.
+
+    On PostgreSQL (unless `DATABASE_PREPARED_STATEMENTS` is off) it binds parameters on the
+    server and prepares the statement; it is still wrapped like any Django cursor, so query
+    logging, `assertNumQueries` and execute wrappers see it. Elsewhere: a plain cursor.
+    """
+    if not prepared_statements_enabled():
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    connection.ensure_connection()
+    if connection.connection.prepare_threshold is None:
+        # Django turns automatic preparing off (None), which psycopg also applies to an
+        # explicit prepare=True; a threshold no count reaches prepares only what asks to.
+        connection.connection.prepare_threshold = _NEVER_AUTOMATICALLY
+    raw = _prepared_cursor_class()(connection.connection)
+    cursor = connection._prepare_cursor(raw)  # Django's own wrapping of a new cursor
+    try:
+        yield cursor
+    finally:
+        cursor.close()
+
+
+@dataclass(frozen=True)
+class AttachedWrite:
+    """A write that belongs with a ledger posting, such as the purchase that earned it: the
+    body of a data-modifying CTE called `name`, run in the posting's own statement
+    (`ledger_credit_at_once`) or, after a posting, with `attached_writes_run`. It selects
+    `FROM txn` (the transaction's id is `txn.id`), so it writes nothing when the posting
+    writes nothing. Its placeholders are typed (`%s::bigint`). `returns`, a SQL expression
+    such as `(SELECT id FROM purchase)`, comes back under `name`."""
+
+    name: str
+    sql: str
+    params: Sequence = ()
+    returns: str | None = None
+
+
+def attached_ctes(writes: Sequence[AttachedWrite]) -> tuple[str, str, list]:
+    """The writes as `, name AS (...)` CTEs, their returned expressions as `, expr` select
+    items, and their parameters in order."""
+    ctes = "".join(f", {w.name} AS ({w.sql})" for w in writes)
+    returns = "".join(f", {w.returns}" for w in writes if w.returns)
+    params = [param for w in writes for param in w.params]
+    return ctes, returns, params
+
+
+def attached_writes_run(writes: Sequence[AttachedWrite], *, txn_id: int | None) -> dict:
+    """Run the writes, in one statement, for a transaction already posted (or none: `txn.id`
+    is then NULL). PostgreSQL only. Returns {name: value} for the writes that return one."""
+    ctes, returns, params = attached_ctes(writes)
+    sql = compact(f"WITH txn AS (SELECT %s::bigint AS id){ctes} SELECT true{returns}")
+    with hot_cursor() as cursor:
+        cursor.execute(sql, [txn_id, *params])
+        _, *returned = cursor.fetchone()
+    return dict(zip([w.name for w in writes if w.returns], returned, strict=True))
+
+
+@functools.cache
+def _select_list(chain: tuple[tuple[type[models.Model], str], ...]) -> tuple[str, list, list]:
+    items, layout, conversions, start = [], [], [], 0
+    for model, alias in chain:
+        fields = model._meta.concrete_fields
+        for index, f in enumerate(fields, start):
+            items.append(f"{alias}.{quote(f.column)}")
+            column = f.get_col(alias)
+            # The converters the ORM applies to this column (JSON text, SQLite's dates...).
+            converters = connection.ops.get_db_converters(column) + f.get_db_converters(connection)
+            if converters:
+                conversions.append((index, column, converters))
+        layout.append((model, [f.attname for f in fields], start, start + len(fields)))
+        start += len(fields)
+    return ", ".join(items), layout, conversions
+
+
+def portable(sql: str) -> str:
+    """`sql` for the connection: PostgreSQL as written; elsewhere without `::type` casts
+    (which only server-side binding needs)."""
+    return sql if connection.vendor == "postgresql" else re.sub(r"::\w+(\[\])?", "", sql)
+
+
+def fetch_joined(
+    chain: Sequence[tuple[type[models.Model], str]], from_sql: str, params: Sequence
+) -> tuple[models.Model, ...] | None:
+    """The first row of `SELECT <every column of each (model, alias)> <from_sql>` as one
+    model instance per (model, alias), or None: a `select_related` lookup for the hot path,
+    as one prepared statement whose SQL is built once (the caller links the instances)."""
+    select, layout, conversions = _select_list(tuple(chain))
+    with hot_cursor() as cursor:
+        cursor.execute(portable(f"SELECT {select} {from_sql}"), params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    row = list(row)
+    for index, column, converters in conversions:
+        for converter in converters:
+            row[index] = converter(row[index], column, connection)
+    return tuple(
+        model.from_db(connection.alias, names, row[start:end])
+        for model, names, start, end in layout
+    )
+
+
+def insert_row(instance: models.Model) -> models.Model:
+    """INSERT the unsaved `instance` as one prepared statement (its row as JSON) and set its
+    primary key; database errors (a unique constraint, say) are raised as the ORM's are."""
+    if connection.vendor != "postgresql":
+        instance.save(force_insert=True)
+        return instance
+    model = type(instance)
+    fields, columns = insert_fields(model)
+    values = ", ".join(f"new_row.{quote(f.column)}" for f in fields)
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "
+        f"SELECT {values} FROM {from_json_row(model, 'new_row')} "
+        f"RETURNING {quote(model._meta.pk.column)}"
+    )
+    with hot_cursor() as cursor:
+        cursor.execute(sql, [json_row(instance, fields)])
+        instance.pk = cursor.fetchone()[0]
+    instance._state.adding = False
+    instance._state.db = connection.alias
+    return instance
