@@ -13,6 +13,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.http import JsonResponse
 from django.utils import timezone
@@ -26,7 +27,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from merchants.models import Store, Terminal, hash_api_key
+from merchants.models import Merchant, Store, Terminal, hash_api_key
 from points.models import Account, ApiIdempotencyRecord, Member, PointLot
 from points.selectors import spendable_balance
 from points.serializers import (
@@ -46,6 +47,7 @@ from points.services.purchases import (
     purchase_refund,
 )
 from points.services.retry import DatabaseBusy, call_with_db_retry
+from points.statements import fetch_joined, insert_row
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +143,25 @@ def api_exception_handler(exc, context):
     return response
 
 
+def _active_terminal(key_hash: str) -> Terminal | None:
+    """The active terminal of an active merchant with this key hash, with its store and
+    merchant: on every POS request, so one prepared statement."""
+    found = fetch_joined(
+        ((Terminal, "terminal"), (Store, "store"), (Merchant, "merchant")),
+        f"FROM {Terminal._meta.db_table} terminal "
+        f"JOIN {Store._meta.db_table} store ON store.id = terminal.store_id "
+        f"JOIN {Merchant._meta.db_table} merchant ON merchant.id = store.merchant_id "
+        "WHERE terminal.key_hash = %s::varchar AND terminal.active AND merchant.active",
+        [key_hash],
+    )
+    if found is None:
+        return None
+    terminal, store, merchant = found
+    store.merchant = merchant
+    terminal.store = store
+    return terminal
+
+
 class TerminalKeyAuthentication(BaseAuthentication):
     keyword = b"bearer"
 
@@ -153,11 +174,7 @@ class TerminalKeyAuthentication(BaseAuthentication):
         except UnicodeDecodeError as error:
             raise exceptions.AuthenticationFailed() from error
         key_hash = hash_api_key(raw_key)
-        terminal = (
-            Terminal.objects.select_related("store__merchant")
-            .filter(key_hash=key_hash, active=True, store__merchant__active=True)
-            .first()
-        )
+        terminal = _active_terminal(key_hash)
         # Looked up by hash; compared again in constant time, so no byte-by-byte timing leaks.
         if terminal is None or not hmac.compare_digest(terminal.key_hash, key_hash):
             raise exceptions.AuthenticationFailed()
@@ -224,12 +241,14 @@ class PosView(APIView):
         def record_once():
             with transaction.atomic(durable=True):
                 status_code, body = handler()
-                ApiIdempotencyRecord.objects.create(
-                    terminal=self.terminal,
-                    key=key,
-                    request_hash=request_hash,
-                    status_code=status_code,
-                    response=body,
+                insert_row(
+                    ApiIdempotencyRecord(
+                        terminal=self.terminal,
+                        key=key,
+                        request_hash=request_hash,
+                        status_code=status_code,
+                        response=body,
+                    )
                 )
             return status_code, body
 
@@ -246,9 +265,15 @@ class PosView(APIView):
         return Response(body, status=status_code)
 
     def _replay(self, key, request_hash):
-        record = ApiIdempotencyRecord.objects.filter(terminal=self.terminal, key=key).first()
-        if record is None:
+        found = fetch_joined(
+            ((ApiIdempotencyRecord, "record"),),
+            f"FROM {ApiIdempotencyRecord._meta.db_table} record "
+            "WHERE record.terminal_id = %s::bigint AND record.key = %s::varchar",
+            [self.terminal.pk, key],
+        )
+        if found is None:
             return None
+        (record,) = found
         if record.request_hash != request_hash:
             raise ApiError(
                 "idempotency_key_reused",
@@ -262,11 +287,21 @@ class PosView(APIView):
 
 
 def _member_or_404(member_no: str) -> Member:
-    member = Member.objects.select_related("user").filter(member_no=member_no).first()
-    if member is None:
+    """The member with its user (the notification reads the email): one prepared statement."""
+    User = get_user_model()
+    found = fetch_joined(
+        ((Member, "member"), (User, "login")),
+        f"FROM {Member._meta.db_table} member "
+        f"JOIN {User._meta.db_table} login ON login.id = member.user_id "
+        "WHERE member.member_no = %s::varchar",
+        [member_no],
+    )
+    if found is None:
         raise ApiError(
             "unknown_member", "No member with this member number.", 404, field="member_no"
         )
+    member, user = found
+    member.user = user
     return member
 
 
@@ -333,7 +368,10 @@ class PurchaseView(PosView):
                 409,
                 field="receipt_no",
             )
-        accounts = _balances(member)
+        # The one-statement path returns the balances it wrote; otherwise they are read.
+        balances = getattr(purchase, "balances", {})
+        if len(balances) < len(Account.MEMBER_KINDS):
+            balances = {kind: account.balance for kind, account in _balances(member).items()}
         bonus = getattr(purchase, "bonus", None)
         body = {
             "transaction_id": purchase.transaction_id,
@@ -341,8 +379,8 @@ class PurchaseView(PosView):
             "points": purchase.points,
             "green_points": purchase.green_points,
             "bonus_points": bonus.entries.get(account__member=member).points if bonus else 0,
-            "balance": accounts[Account.Kind.STANDARD].balance,
-            "green_balance": accounts[Account.Kind.GREEN].balance,
+            "balance": balances[Account.Kind.STANDARD],
+            "green_balance": balances[Account.Kind.GREEN],
             "breakdown": purchase.transaction.breakdown if purchase.transaction else {},
         }
         return 201, body
