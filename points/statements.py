@@ -251,10 +251,9 @@ def insert_row(instance: models.Model) -> models.Model:
         return instance
     model = type(instance)
     fields, columns = insert_fields(model)
-    values = ", ".join(f"new_row.{quote(f.column)}" for f in fields)
     sql = (
         f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "
-        f"SELECT {values} FROM {from_json_row(model, 'new_row')} "
+        f"SELECT {columns} FROM {from_json_row(model, 'new_row')} "
         f"RETURNING {quote(model._meta.pk.column)}"
     )
     with hot_cursor() as cursor:

@@ -72,9 +72,7 @@ def _forget_system_accounts():
     from points.services import accounts, catalog
 
     accounts._committed_system_accounts.clear()
-    accounts.member_account_ids_forget()
     catalog.catalog_forget()
     yield
     accounts._committed_system_accounts.clear()
-    accounts.member_account_ids_forget()
     catalog.catalog_forget()

@@ -6,7 +6,6 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
 from points.models import Account, Community, Member
-from points.statements import hot_cursor
 
 PLATFORM = "platform"
 
@@ -75,7 +74,7 @@ def member_create(
             Member.objects.filter(pk=member.pk).update(member_no=member.member_no)
         Account.objects.bulk_create(
             [
-                Account(code=f"member:{member.pk}:{kind}", kind=kind, member=member)
+                Account(code=member_account_code(member.pk, kind), kind=kind, member=member)
                 for kind in Account.MEMBER_KINDS
             ]
         )
@@ -86,39 +85,9 @@ def member_accounts(member: Member) -> dict[str, Account]:
     return {account.kind: account for account in Account.objects.filter(member=member)}
 
 
-# A member's accounts are created with the member and never change owner or kind, so each
-# process remembers their ids (not their balances): the one-statement earn needs no read
-# first. A wrong entry cannot do harm: that statement checks the ids belong to the member
-# and writes nothing otherwise; the general path then reads the accounts and corrects it.
-_member_account_ids: dict[int, dict[str, int]] = {}
-MEMBER_ACCOUNT_IDS_KEPT = 200_000
-
-
-def member_account_ids(member: Member) -> dict[str, int]:
-    """{kind: account id} of the member's accounts (remembered per process)."""
-    ids = _member_account_ids.get(member.pk)
-    if ids is None:
-        with hot_cursor() as cursor:
-            cursor.execute(
-                "SELECT kind, id FROM points_account WHERE member_id = %s::bigint", [member.pk]
-            )
-            ids = dict(cursor.fetchall())
-        if len(_member_account_ids) >= MEMBER_ACCOUNT_IDS_KEPT:
-            _member_account_ids.clear()
-        _member_account_ids[member.pk] = ids
-    return ids
-
-
-def member_account_ids_remember(member: Member, accounts: dict[str, Account]) -> None:
-    """Remember ids just read with the accounts (replacing what was remembered)."""
-    _member_account_ids[member.pk] = {kind: account.pk for kind, account in accounts.items()}
-
-
-def member_account_ids_forget(member: Member | None = None) -> None:
-    if member is None:
-        _member_account_ids.clear()
-    else:
-        _member_account_ids.pop(member.pk, None)
+def member_account_code(member_id: int, kind: str) -> str:
+    """The code of a member's account: fixed when the member is created, never changed."""
+    return f"member:{member_id}:{kind}"
 
 
 def member_user_create(*, username: str, password: str, email: str = "", **member_fields) -> Member:

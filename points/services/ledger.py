@@ -223,28 +223,33 @@ _POSTED, _REPLAYED, _IN_DEBT = "posted", "replayed", "in_debt"
 
 _POST_CREDITS_SQL = """
 WITH credits AS MATERIALIZED (
-    SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[])
-        WITH ORDINALITY AS c(account_id, points, expires_at, n)
+    -- Credited accounts are named by code (the one-statement earn knows no ids).
+    SELECT account.id AS account_id, c.code, c.points, c.expires_at, c.n
+    FROM unnest(%s::varchar[], %s::bigint[], %s::timestamptz[])
+         WITH ORDINALITY AS c(code, points, expires_at, n)
+    JOIN points_account account ON account.code = c.code
 ),
 locked AS MATERIALIZED (
     SELECT id, balance FROM points_account
     WHERE id IN (SELECT account_id FROM credits) ORDER BY id FOR UPDATE
 ),
 clear AS MATERIALIZED (
-    SELECT count(*) = (SELECT count(DISTINCT account_id) FROM credits)
-           AND coalesce(bool_and(balance >= 0), true){condition} AS ok
+    SELECT count(*) = %s::integer AND coalesce(bool_and(balance >= 0), true){condition} AS ok
     FROM locked
 ),
 txn AS (
     INSERT INTO points_ledgertransaction ({columns})
-    SELECT {row_columns} FROM clear, {row} WHERE clear.ok
+    SELECT {columns} FROM clear, {row} WHERE clear.ok
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id
 ),
 entries AS (
+    -- An entry names its account by id, or (a credited account) by code.
     INSERT INTO points_ledgerentry (transaction_id, account_id, points)
-    SELECT txn.id, e.account_id, e.points
-    FROM txn, unnest(%s::bigint[], %s::bigint[]) WITH ORDINALITY AS e(account_id, points, n)
+    SELECT txn.id, coalesce(e.account_id, c.account_id), e.points
+    FROM txn, unnest(%s::bigint[], %s::varchar[], %s::bigint[])
+         WITH ORDINALITY AS e(account_id, code, points, n)
+         LEFT JOIN credits c ON e.account_id IS NULL AND c.code = e.code
     ORDER BY e.n
 ),
 lots AS (
@@ -260,11 +265,12 @@ balances AS (
     SET balance = account.balance + c.points, version = account.version + 1
     FROM txn, credits c
     WHERE account.id = c.account_id
-    RETURNING account.id, account.balance, account.version
+    RETURNING account.id, account.code, account.balance, account.version
 ){attached}
 SELECT (SELECT ok FROM clear),
        (SELECT id FROM txn),
-       (SELECT coalesce(json_agg(json_build_array(id, balance, version)), '[]') FROM balances)
+       (SELECT coalesce(json_agg(json_build_array(id, code, balance, version)), '[]')
+        FROM balances)
        {returns}
 """
 
@@ -277,7 +283,6 @@ def _post_credits_statement(ctes: str = "", returns: str = "", condition: str = 
     fields, columns = insert_fields(LedgerTransaction)
     sql = _POST_CREDITS_SQL.format(
         columns=columns,
-        row_columns=", ".join(f"new_txn.{quote(f.column)}" for f in fields),
         row=from_json_row(LedgerTransaction, "new_txn"),
         condition=f" AND ({condition})" if condition else "",
         attached=ctes,
@@ -309,15 +314,17 @@ def _post_credits_in_one_statement(
     ctes, returns, attached_params = attached_ctes(attached)
     sql, fields = _post_credits_statement(ctes, returns, condition)
     params = [
-        [p.account.pk for p in member_postings],
+        [p.account.code for p in member_postings],
         [p.points for p in member_postings],
         [
             default_expiry(p.account, credited_at) if expires_at is DEFAULT_EXPIRY else expires_at
             for p in member_postings
         ],
+        len(member_postings),
         *condition_params,
         json_row(txn, fields),
         [p.account.pk for p in postings],
+        [p.account.code for p in postings],
         [p.points for p in postings],
         credited_at,
         *attached_params,
@@ -336,10 +343,11 @@ def _post_credits_in_one_statement(
     txn.attached = dict(zip([a.name for a in attached if a.returns], returned, strict=True))
     if isinstance(balances, str):  # json, not jsonb: psycopg returns it parsed or as text
         balances = json.loads(balances)
-    fresh = {account_id: (balance, version) for account_id, balance, version in balances}
+    fresh = {row[1]: (row[0], row[2], row[3]) for row in balances}  # code: (id, balance, version)
     for posting in postings:
-        if posting.account.pk in fresh:
-            posting.account.balance, posting.account.version = fresh[posting.account.pk]
+        if posting.account.code in fresh:
+            account = posting.account
+            account.pk, account.balance, account.version = fresh[account.code]
     return _POSTED
 
 
@@ -361,18 +369,19 @@ def ledger_credit_at_once(
     """Post a credit and the writes that belong with it in one statement, or write nothing.
 
     For the common case only: every member posting is a credit to an account that owes
-    nothing, and the key is new. Then the transaction, its entries, lots and balances and
-    the `attached` writes go to the database in one round trip (one statement is atomic on
-    its own, so no transaction is needed around it), and the posted transaction is returned
-    with `attached` holding what the writes returned. Otherwise (a replay, a debt to repay,
-    the `only_if` SQL condition false after the accounts are locked, a debit, not
-    PostgreSQL) nothing is written and None is returned: post with `ledger_post`.
+    nothing, and the key is new. A credited account may be an unsaved `Account` that only
+    names its code (`member_account_code`): the statement finds it, so the caller needs no
+    read first; after posting it carries its id, balance and version. The transaction, its
+    entries, lots and balances and the `attached` writes go to the database in one round
+    trip (one statement is atomic on its own, so no transaction is needed around it), and
+    the posted transaction is returned with `attached` holding what the writes returned.
+    Otherwise (a replay, a debt to repay, the `only_if` SQL condition false after the
+    accounts are locked, a debit, not PostgreSQL) nothing is written and None is returned:
+    post with `ledger_post`.
     """
-    _validate(kind=kind, idempotency_key=idempotency_key, postings=postings)
+    _validate(kind=kind, idempotency_key=idempotency_key, postings=postings, by_code=True)
     created_at = created_at or timezone.now()
-    member_postings = sorted(
-        (p for p in postings if p.account.is_member_account), key=lambda p: p.account.pk
-    )
+    member_postings = [p for p in postings if p.account.is_member_account]
     if not member_postings or any(p.points < 0 for p in member_postings):
         return None
     txn = _new_transaction(
@@ -616,7 +625,11 @@ SELECT (SELECT COUNT(*) FROM posted),
 """
 
 
-def _validate(*, kind: str, idempotency_key: str, postings: Sequence[Posting]) -> None:
+def _validate(
+    *, kind: str, idempotency_key: str, postings: Sequence[Posting], by_code: bool = False
+) -> None:
+    """Refuse a malformed posting. With `by_code` (the one-statement credit), an unsaved
+    account named by its code stands for the saved one."""
     if kind not in LedgerTransaction.Kind.values:
         raise InvalidPosting(f"Unknown transaction kind {kind!r}.")
     if not idempotency_key or len(idempotency_key) > 200:
@@ -627,11 +640,12 @@ def _validate(*, kind: str, idempotency_key: str, postings: Sequence[Posting]) -
     for posting in postings:
         if type(posting.points) is not int or posting.points == 0:
             raise InvalidPosting("Entry points must be non-zero integers.")
-        if posting.account.pk is None:
+        account = posting.account
+        if account.pk is None and not (by_code and account.code):
             raise InvalidPosting("Entries must name saved accounts.")
-        if posting.account.pk in seen:
-            raise InvalidPosting(f"Account {posting.account.code} appears twice in one posting.")
-        seen.add(posting.account.pk)
+        if (account.pk or account.code) in seen:
+            raise InvalidPosting(f"Account {account.code} appears twice in one posting.")
+        seen.add(account.pk or account.code)
     total = sum(p.points for p in postings)
     if total != 0:
         raise UnbalancedTransaction(f"Entries sum to {total}, not zero.")

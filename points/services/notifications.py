@@ -14,7 +14,7 @@ from django.template.loader import render_to_string, select_template
 from django.utils import timezone
 
 from points.models import Member, Notification
-from points.statements import AttachedWrite, from_json_row, insert_fields, json_row, quote
+from points.statements import AttachedWrite, from_json_row, insert_fields, json_row
 
 logger = logging.getLogger(__name__)
 
@@ -91,11 +91,10 @@ def notification_attached(
     call `notification_attached_sent` with the id it returned."""
     notification = _inbox_row(member=member, kind=kind, title=title, body=body, link=link)
     fields, columns = insert_fields(Notification)
-    values = ", ".join(f"inbox.{quote(f.column)}" for f in fields)
     write = AttachedWrite(
         name="notification",
         sql=f"INSERT INTO points_notification ({columns}) "
-        f"SELECT {values} FROM txn, {from_json_row(Notification, 'inbox')} RETURNING id",
+        f"SELECT {columns} FROM txn, {from_json_row(Notification, 'inbox')} RETURNING id",
         params=[json_row(notification, fields)],
         returns="(SELECT id FROM notification)",
     )

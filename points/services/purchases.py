@@ -26,8 +26,7 @@ from points.models import (
 from points.rules import CampaignRule, LineInput, earn_for_purchase, share_of
 from points.services.accounts import (
     issuance_account,
-    member_account_ids,
-    member_account_ids_remember,
+    member_account_code,
     system_account,
 )
 from points.services.bonuses import FIRST_PURCHASE, bonus_grant
@@ -269,7 +268,6 @@ def purchase_record(
         accounts, recorded_id, has_bought = _member_accounts_and_history(
             merchant, member, receipt_no
         )
-        member_account_ids_remember(member, accounts)
         if recorded_id is not None:
             existing = Purchase.objects.get(pk=recorded_id)
             existing.replayed = True
@@ -326,21 +324,10 @@ def _record_at_once(purchase: Purchase, lines: list[PurchaseLine], *, earned, ac
     if connection.vendor != "postgresql":
         return False
     member, merchant = purchase.member, purchase.merchant
-    ids = member_account_ids(member)
-    if Account.Kind.STANDARD not in ids or Account.Kind.GREEN not in ids:
-        return False
-    accounts = {
-        kind: Account(pk=ids[kind], kind=kind, member_id=member.pk)
-        for kind in (Account.Kind.STANDARD, Account.Kind.GREEN)
+    accounts = {  # named by their codes: the statement finds them, no read needed first
+        kind: Account(code=member_account_code(member.pk, kind), kind=kind, member_id=member.pk)
+        for kind in Account.MEMBER_KINDS
     }
-    credited = [
-        ids[kind]
-        for kind, points in (
-            (Account.Kind.STANDARD, earned.points),
-            (Account.Kind.GREEN, earned.green_points),
-        )
-        if points
-    ]
     notification, notify = _points_earned_notification(
         member, merchant, earned.points, earned.green_points
     )
@@ -365,7 +352,8 @@ def _record_at_once(purchase: Purchase, lines: list[PurchaseLine], *, earned, ac
     purchase.transaction = txn
     _saved(purchase, txn.attached["purchase"])
     notification_attached_sent(notification, txn.attached["notification"])
-    purchase.balances = {a.kind: a.balance for a in accounts.values() if a.pk in credited}
+    # The posted accounts now carry their id and new balance; the others are not known.
+    purchase.balances = {a.kind: a.balance for a in accounts.values() if a.pk is not None}
     purchase.bonus = None
     purchase.replayed = False
     return True
@@ -376,8 +364,7 @@ def _purchase_statements() -> tuple[str, list, str, list]:
     """The SQL of the purchase's attached writes and the fields they write; once per process."""
     purchase_fields, columns = insert_fields(Purchase)
     values = ", ".join(
-        "txn.id" if f.name == "transaction" else f"bought.{quote(f.column)}"
-        for f in purchase_fields
+        "txn.id" if f.name == "transaction" else quote(f.column) for f in purchase_fields
     )
     purchase_sql = (
         f"INSERT INTO points_purchase ({columns}) "
@@ -385,7 +372,7 @@ def _purchase_statements() -> tuple[str, list, str, list]:
     )
     line_fields, line_columns = insert_fields(PurchaseLine)
     line_values = ", ".join(
-        "purchase.id" if f.name == "purchase" else f"line.{quote(f.column)}" for f in line_fields
+        "purchase.id" if f.name == "purchase" else quote(f.column) for f in line_fields
     )
     lines_sql = (
         f"INSERT INTO points_purchaseline ({line_columns}) "

@@ -13,10 +13,9 @@ from points.models import (
     Purchase,
     PurchaseLine,
 )
-from points.services import accounts as account_service
 from points.services import purchases
-from points.services.accounts import member_account_ids
-from points.services.ledger import Overdraft
+from points.services.accounts import member_account_code
+from points.services.ledger import Overdraft, Posting, ledger_credit_at_once
 from points.services.purchases import LineRequest, purchase_record
 from tests.points.helpers import spend, standard
 
@@ -123,7 +122,6 @@ def test_a_repeat_purchase_is_one_statement(
     member = make_member()
     with django_capture_on_commit_callbacks(execute=True):  # system accounts are remembered
         buy(shop, member, "first")  # on commit; the catalogue is now known too
-    member_account_ids(member)  # as after any earlier purchase in this process
 
     with django_assert_num_queries(1):
         purchase = buy(shop, member, "second")
@@ -191,14 +189,32 @@ def test_a_member_in_debt_repays_it_through_the_general_path(shop, make_member, 
     ledger_ok()
 
 
-def test_remembered_account_ids_of_someone_else_write_nothing_and_fall_back(
-    shop, make_member, ledger_ok
+def test_a_credit_to_an_account_code_that_does_not_exist_writes_nothing(shop, make_member, issuer):
+    member = make_member()
+    nobody = Account(code=member_account_code(10**9, Account.Kind.STANDARD), kind="standard")
+    counts = (LedgerTransaction.objects.count(), LedgerEntry.objects.count())
+
+    txn = ledger_credit_at_once(
+        kind=LedgerTransaction.Kind.EARN,
+        idempotency_key="nobody",
+        postings=[Posting(nobody, 10), Posting(issuer, -10)],
+        member=member,
+    )
+
+    assert txn is None
+    assert (LedgerTransaction.objects.count(), LedgerEntry.objects.count()) == counts
+
+
+def test_an_account_of_another_member_writes_nothing_and_falls_back(
+    shop, make_member, monkeypatch, ledger_ok
 ):
     member, other = make_member(), make_member()
     buy(shop, member, "first-m")
     buy(shop, other, "first-o")
     others_balance = standard(other).balance
-    account_service._member_account_ids[member.pk] = member_account_ids(other)  # a wrong entry
+    monkeypatch.setattr(  # as if the member's codes named the other member's accounts
+        purchases, "member_account_code", lambda _member_id, kind: f"member:{other.pk}:{kind}"
+    )
 
     purchase = buy(shop, member, "second")
 
@@ -206,8 +222,6 @@ def test_remembered_account_ids_of_someone_else_write_nothing_and_fall_back(
     assert LedgerEntry.objects.filter(
         transaction=purchase.transaction, account=standard(member)
     ).exists()
-    own = {a.kind: a.pk for a in Account.objects.filter(member=member)}
-    assert account_service._member_account_ids[member.pk] == own  # corrected
     ledger_ok()
 
 
@@ -226,3 +240,32 @@ def test_the_email_of_a_member_with_an_address_is_queued_on_commit(
     assert latest.email_status == Notification.EmailStatus.PENDING
     assert latest.title.startswith("积分到账")
     assert queued == [latest.pk]
+
+
+def test_the_purchase_statement_stays_small_enough_for_psycopg_to_reuse_its_conversion(
+    shop, make_member, monkeypatch
+):
+    # psycopg converts a statement's placeholders once per process only for statements of
+    # at most 4 kB and 50 parameters; above that it converts again on every purchase.
+    from psycopg import _queries
+
+    from points.services import ledger
+
+    built = []
+    real = ledger._post_credits_statement
+
+    def spy(*args):
+        statement = real(*args)
+        built.append(statement[0])
+        return statement
+
+    monkeypatch.setattr(ledger, "_post_credits_statement", spy)
+    member = make_member()
+    buy(shop, member, "first")
+
+    buy(shop, member, "second")
+
+    purchase_statement = max(built, key=len)
+    assert "points_purchaseline" in purchase_statement
+    assert len(purchase_statement.encode()) <= _queries.MAX_CACHED_STATEMENT_LENGTH
+    assert purchase_statement.count("%s") <= _queries.MAX_CACHED_STATEMENT_PARAMS
