@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -73,18 +73,33 @@ def _row(instance: models.Model, fields: Sequence[models.Field]) -> dict:
     return row
 
 
+def to_json(value) -> str:
+    """`value` as JSON for a `::jsonb` parameter (dates as ISO 8601, Decimals as strings)."""
+    return json.dumps(value, default=_json_scalar, ensure_ascii=False)
+
+
+@functools.cache
+def _defaults(model: type[models.Model]) -> tuple[list, frozenset]:
+    fields = [(f.attname, f.column, f) for f in model._meta.concrete_fields if not f.primary_key]
+    return fields, frozenset(attname for attname, _, _ in fields)
+
+
+def new_row(model: type[models.Model], **values) -> dict:
+    """{column: value} of a new row of `model`: the given values (by attribute name, e.g.
+    `product_id`) and every other column's default, without building a model instance."""
+    fields, attnames = _defaults(model)
+    unknown = values.keys() - attnames
+    if unknown:
+        raise TypeError(f"{model.__name__} has no column for {sorted(unknown)}")
+    return {
+        column: values[attname] if attname in values else f.get_default()
+        for attname, column, f in fields
+    }
+
+
 def json_row(instance: models.Model, fields: Sequence[models.Field]) -> str:
     """The unsaved `instance` as one JSON object {column: value}, for `from_json_row`."""
     return json.dumps(_row(instance, fields), default=_json_scalar, ensure_ascii=False)
-
-
-def json_rows(instances: Iterable[models.Model], fields: Sequence[models.Field]) -> str:
-    """Unsaved instances as one JSON array of rows, for `from_json_rows`."""
-    return json.dumps(
-        [_row(instance, fields) for instance in instances],
-        default=_json_scalar,
-        ensure_ascii=False,
-    )
 
 
 def from_json_row(model: type[models.Model], alias: str) -> str:

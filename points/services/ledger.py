@@ -42,6 +42,7 @@ from points.statements import (
     insert_values,
     json_row,
     quote,
+    to_json,
 )
 
 # Sentinel: "compute the expiry from POINTS_EXPIRY_MONTHS".
@@ -225,8 +226,8 @@ _POST_CREDITS_SQL = """
 WITH credits AS MATERIALIZED (
     -- Credited accounts are named by code (the one-statement earn knows no ids).
     SELECT account.id AS account_id, c.code, c.points, c.expires_at, c.n
-    FROM unnest(%s::varchar[], %s::bigint[], %s::timestamptz[])
-         WITH ORDINALITY AS c(code, points, expires_at, n)
+    FROM jsonb_to_recordset(%s::jsonb)
+         AS c(code varchar, points bigint, expires_at timestamptz, n integer)
     JOIN points_account account ON account.code = c.code
 ),
 locked AS MATERIALIZED (
@@ -247,8 +248,8 @@ entries AS (
     -- An entry names its account by id, or (a credited account) by code.
     INSERT INTO points_ledgerentry (transaction_id, account_id, points)
     SELECT txn.id, coalesce(e.account_id, c.account_id), e.points
-    FROM txn, unnest(%s::bigint[], %s::varchar[], %s::bigint[])
-         WITH ORDINALITY AS e(account_id, code, points, n)
+    FROM txn, jsonb_to_recordset(%s::jsonb)
+         AS e(account_id bigint, code varchar, points bigint, n integer)
          LEFT JOIN credits c ON e.account_id IS NULL AND c.code = e.code
     ORDER BY e.n
 ),
@@ -313,19 +314,28 @@ def _post_credits_in_one_statement(
     condition, condition_params = only_if or ("", ())
     ctes, returns, attached_params = attached_ctes(attached)
     sql, fields = _post_credits_statement(ctes, returns, condition)
+    # Credits and entries travel as JSON arrays of records: one parameter each to adapt.
+    credits = [
+        {
+            "code": p.account.code,
+            "points": p.points,
+            "expires_at": default_expiry(p.account, credited_at)
+            if expires_at is DEFAULT_EXPIRY
+            else expires_at,
+            "n": n,
+        }
+        for n, p in enumerate(member_postings)
+    ]
+    entries = [
+        {"account_id": p.account.pk, "code": p.account.code, "points": p.points, "n": n}
+        for n, p in enumerate(postings)
+    ]
     params = [
-        [p.account.code for p in member_postings],
-        [p.points for p in member_postings],
-        [
-            default_expiry(p.account, credited_at) if expires_at is DEFAULT_EXPIRY else expires_at
-            for p in member_postings
-        ],
+        to_json(credits),
         len(member_postings),
         *condition_params,
         json_row(txn, fields),
-        [p.account.pk for p in postings],
-        [p.account.code for p in postings],
-        [p.points for p in postings],
+        to_json(entries),
         credited_at,
         *attached_params,
     ]

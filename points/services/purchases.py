@@ -51,8 +51,9 @@ from points.statements import (
     from_json_rows,
     insert_fields,
     json_row,
-    json_rows,
+    new_row,
     quote,
+    to_json,
 )
 
 
@@ -246,18 +247,18 @@ def purchase_record(
         source=source,
     )
     by_line = {item.line_no: item for item in earned.lines}
+    # The lines' column values (by attribute name); rows are built from them where written.
     purchase_lines = [
-        PurchaseLine(
-            purchase=purchase,
-            line_no=line.line_no,
-            product=product,
-            category=category,
-            quantity=line.quantity,
-            amount_fen=line.amount_fen,
-            points=by_line[line.line_no].points,
-            green_points=by_line[line.line_no].green_points,
-            carbon_saved_g=by_line[line.line_no].carbon_saved_g,
-        )
+        {
+            "line_no": line.line_no,
+            "product_id": product.pk if product else None,
+            "category_id": category.pk,
+            "quantity": line.quantity,
+            "amount_fen": line.amount_fen,
+            "points": by_line[line.line_no].points,
+            "green_points": by_line[line.line_no].green_points,
+            "carbon_saved_g": by_line[line.line_no].carbon_saved_g,
+        }
         for line, product, category in resolved
     ]
     if (earned.points or earned.green_points) and _record_at_once(
@@ -318,7 +319,7 @@ _AT_ONCE_ONLY_IF = compact("""
 """)
 
 
-def _record_at_once(purchase: Purchase, lines: list[PurchaseLine], *, earned, actor: str) -> bool:
+def _record_at_once(purchase: Purchase, lines: list[dict], *, earned, actor: str) -> bool:
     """Record the purchase and its points in one statement if it is the common case;
     True if done (`purchase` is saved), False if nothing was written."""
     if connection.vendor != "postgresql":
@@ -360,7 +361,7 @@ def _record_at_once(purchase: Purchase, lines: list[PurchaseLine], *, earned, ac
 
 
 @functools.cache
-def _purchase_statements() -> tuple[str, list, str, list]:
+def _purchase_statements() -> tuple[str, list, str]:
     """The SQL of the purchase's attached writes and the fields they write; once per process."""
     purchase_fields, columns = insert_fields(Purchase)
     values = ", ".join(
@@ -379,15 +380,13 @@ def _purchase_statements() -> tuple[str, list, str, list]:
         f"SELECT {line_values} FROM purchase, {from_json_rows(PurchaseLine, 'line')} "
         "ORDER BY line.ordinality"
     )
-    return purchase_sql, purchase_fields, lines_sql, line_fields
+    return purchase_sql, purchase_fields, lines_sql
 
 
-def _purchase_writes(
-    purchase: Purchase, lines: list[PurchaseLine], *, active_at
-) -> list[AttachedWrite]:
+def _purchase_writes(purchase: Purchase, lines: list[dict], *, active_at) -> list[AttachedWrite]:
     """The purchase, its lines and the member's last activity, as writes attached to the
     purchase's ledger transaction (`txn`; its id NULL when nothing was earned)."""
-    purchase_sql, purchase_fields, lines_sql, line_fields = _purchase_statements()
+    purchase_sql, purchase_fields, lines_sql = _purchase_statements()
     return [
         AttachedWrite(
             name="purchase",
@@ -395,7 +394,11 @@ def _purchase_writes(
             params=[json_row(purchase, purchase_fields)],
             returns="(SELECT id FROM purchase)",
         ),
-        AttachedWrite(name="purchase_lines", sql=lines_sql, params=[json_rows(lines, line_fields)]),
+        AttachedWrite(
+            name="purchase_lines",
+            sql=lines_sql,
+            params=[to_json([new_row(PurchaseLine, **line) for line in lines])],
+        ),
         AttachedWrite(
             name="member_touched",
             sql="UPDATE points_member SET last_activity_at = %s::timestamptz FROM txn "
@@ -411,7 +414,7 @@ def _saved(purchase: Purchase, pk: int) -> None:
     purchase._state.db = connection.alias
 
 
-def _save_purchase(purchase: Purchase, lines: list[PurchaseLine], *, active_at) -> None:
+def _save_purchase(purchase: Purchase, lines: list[dict], *, active_at) -> None:
     """Insert the purchase and its lines and mark the member active (after its posting).
 
     One statement on PostgreSQL (the writes `_record_at_once` attaches to the posting).
@@ -419,7 +422,9 @@ def _save_purchase(purchase: Purchase, lines: list[PurchaseLine], *, active_at) 
     """
     if connection.vendor != "postgresql":
         purchase.save(force_insert=True)
-        PurchaseLine.objects.bulk_create(lines)
+        PurchaseLine.objects.bulk_create(
+            [PurchaseLine(purchase=purchase, **values) for values in lines]
+        )
         Member.objects.filter(pk=purchase.member_id).update(last_activity_at=active_at)
         return
     returned = attached_writes_run(
