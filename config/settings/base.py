@@ -95,6 +95,11 @@ def _tune_database(db: dict) -> dict:
 
 
 DATABASES["default"] = _tune_database(DATABASES["default"])
+# The few statements every purchase runs are prepared on the server (points/statements.py).
+# Off behind a transaction-mode pooler older than PgBouncer 1.21 (it may hand a transaction a
+# server connection that never saw the statement); production turns it off with
+# PGBOUNCER_TRANSACTION_POOLING unless this is set explicitly.
+DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 # Optional read replica for reports and exports; config.db routes reads to it.
 if env("DATABASE_REPLICA_URL", default=""):
     DATABASES["replica"] = _tune_database(env.db("DATABASE_REPLICA_URL"))

@@ -50,6 +50,8 @@ if env.bool("PGBOUNCER_TRANSACTION_POOLING", default=False):
     for _database in DATABASES.values():
         # Server-side cursors do not survive a transaction-mode pooler.
         _database["DISABLE_SERVER_SIDE_CURSORS"] = True
+    # Nor do prepared statements, before PgBouncer 1.21 (max_prepared_statements).
+    DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=False)
 
 # --- Celery -----------------------------------------------------------------------------
 # Let the LOGGING below format worker logs too, instead of Celery's own root handler.

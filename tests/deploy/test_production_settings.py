@@ -61,6 +61,7 @@ print(json.dumps({
          "DISABLE_SERVER_SIDE_CURSORS")}
         for alias, d in settings.DATABASES.items()},
     "DATABASE_ROUTERS": settings.DATABASE_ROUTERS,
+    "DATABASE_PREPARED_STATEMENTS": settings.DATABASE_PREPARED_STATEMENTS,
 }))
 """
     result = run_in_django(code, env)
@@ -119,7 +120,21 @@ def test_pgbouncer_transaction_pooling_disables_server_side_cursors(tmp_path):
         DATABASE_URL="postgres://jifen:pw@pgbouncer:6432/jifen",
         PGBOUNCER_TRANSACTION_POOLING="true",
     )
-    assert _settings(env)["DATABASES"]["default"]["DISABLE_SERVER_SIDE_CURSORS"] is True
+    values = _settings(env)
+    assert values["DATABASES"]["default"]["DISABLE_SERVER_SIDE_CURSORS"] is True
+    assert values["DATABASE_PREPARED_STATEMENTS"] is False
+
+
+def test_prepared_statements_are_on_without_a_pooler_and_can_be_kept_behind_one(tmp_path):
+    direct = production_env(tmp_path, DATABASE_URL="postgres://jifen:pw@db.internal:5432/jifen")
+    pooled = production_env(
+        tmp_path,
+        DATABASE_URL="postgres://jifen:pw@pgbouncer:6432/jifen",
+        PGBOUNCER_TRANSACTION_POOLING="true",
+        DATABASE_PREPARED_STATEMENTS="true",  # PgBouncer 1.21+ with max_prepared_statements
+    )
+    assert _settings(direct)["DATABASE_PREPARED_STATEMENTS"] is True
+    assert _settings(pooled)["DATABASE_PREPARED_STATEMENTS"] is True
 
 
 def test_a_replica_url_adds_a_routed_replica_alias(tmp_path):
