@@ -225,7 +225,13 @@ class PosView(APIView):
         return serializer.validated_data
 
     def idempotent(self, handler):
-        """Run `handler` once per (terminal, Idempotency-Key) and remember its answer."""
+        """Run `handler` once per (terminal, Idempotency-Key) and remember its answer.
+
+        The answer is stored in the handler's own transaction, under a unique index. A
+        repeated key is not looked up first (retries are rare; a lookup on every request is
+        a round trip): its handler runs, finds its work done or the key taken, everything it
+        did is rolled back, and the stored answer is given (or 409 for another body).
+        """
         key = self.request.headers.get(IDEMPOTENCY_HEADER, "")
         if not key or len(key) > 200 or not key.isprintable():
             raise ApiError(
@@ -234,9 +240,6 @@ class PosView(APIView):
                 field=IDEMPOTENCY_HEADER,
             )
         request_hash = hashlib.sha256(self.request.body).hexdigest()
-        stored = self._replay(key, request_hash)
-        if stored is not None:
-            return stored
 
         def record_once():
             with transaction.atomic(durable=True):
@@ -256,8 +259,9 @@ class PosView(APIView):
             # A deadlock or serialization failure is rerun; after the last try, 503.
             status_code, body = call_with_db_retry(record_once)
         except (IntegrityError, EarnError, ApiError):
-            # The same key may have raced us and won (the unique index, or the receipt it
-            # recorded, stopped us): then answer as it did. Otherwise the refusal stands.
+            # The key may be taken, by an earlier request or one that raced us (the unique
+            # index, or the receipt it recorded, stopped us): then answer as it did.
+            # Otherwise the refusal stands.
             stored = self._replay(key, request_hash)
             if stored is None:
                 raise
