@@ -21,13 +21,18 @@ from points.models import (
 from points.services.sealing import GENESIS_HASH, seal_hash, with_sealed_rows
 
 
+def spendable_lots(*, now: datetime | None = None):
+    """Open lots that have not expired at `now`: what spendable points are made of."""
+    now = now or timezone.now()
+    return PointLot.objects.filter(remaining__gt=0).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    )
+
+
 def spendable_balance(account: Account, *, now: datetime | None = None) -> int:
     """Points the member can spend now: unexpired lots (a debt leaves nothing spendable)."""
-    now = now or timezone.now()
     total = (
-        PointLot.objects.filter(account=account, remaining__gt=0)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .aggregate(total=Sum("remaining"))["total"]
+        spendable_lots(now=now).filter(account=account).aggregate(total=Sum("remaining"))["total"]
     )
     return total or 0
 
