@@ -34,15 +34,22 @@ def pricing_day(now: datetime | None = None) -> date:
     return timezone.localdate(now or timezone.now())
 
 
+def rewards_on_offer() -> QuerySet[Reward]:
+    """Active rewards of active merchants, whatever their dates, in catalog order."""
+    return (
+        Reward.objects.filter(active=True, merchant__active=True)
+        .select_related("merchant", "category")
+        .order_by("merchant__name", "points_price", "id")
+    )
+
+
 def rewards_available(*, now: datetime | None = None) -> QuerySet[Reward]:
     """Rewards a member can see and redeem now (sold-out ones included, marked as such)."""
     now = now or timezone.now()
     return (
-        Reward.objects.filter(active=True, merchant__active=True)
+        rewards_on_offer()
         .filter(Q(active_from__isnull=True) | Q(active_from__lte=now))
         .filter(Q(active_until__isnull=True) | Q(active_until__gt=now))
-        .select_related("merchant", "category")
-        .order_by("merchant__name", "points_price", "id")
     )
 
 
@@ -64,6 +71,13 @@ def reward_prices(rewards: Sequence[Reward], *, on: date | None = None) -> dict[
     """Today's price of each reward, the best applicable schedule winning."""
     on = on or pricing_day()
     rules = schedule_rules({r.merchant_id for r in rewards}, on=on) if rewards else []
+    return prices_with_rules(rewards, rules=rules, on=on)
+
+
+def prices_with_rules(
+    rewards: Sequence[Reward], *, rules: Sequence[ScheduleRule], on: date
+) -> dict[int, Price]:
+    """Each reward's price on `on` under `rules` (schedule_rules of at least their merchants)."""
     return {
         reward.pk: reward_price_on(
             base_points=reward.points_price,
