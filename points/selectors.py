@@ -49,9 +49,12 @@ def member_balances(member: Member) -> dict[str, int]:
 
 
 def recent_transactions(member: Member, *, limit: int = 10):
+    """The member's newest transactions: when, what kind, and at which merchant (only those
+    columns: the breakdown JSON and the rest are not decoded for a list of ten lines)."""
     return (
         LedgerTransaction.objects.filter(member=member)
         .select_related("merchant")
+        .only("created_at", "kind", "merchant__name")
         .order_by("-created_at", "-id")[:limit]
     )
 
