@@ -6,7 +6,8 @@ changes only when someone edits it, so each process keeps it and re-reads it whe
 
 * a reward, price schedule, merchant or category is saved or deleted, a schedule's rewards or
   categories change, or `reward_set_active` runs: the process making the change forgets it at
-  once, and every process sees a new shared stamp (in the default cache) on its next visit;
+  once, and every process sees a new shared stamp (in the default cache) on its next visit
+  (without REDIS_URL that cache is per process: the others wait for the TTL);
 * `OFFER_TTL_SECONDS` have passed (a bulk `QuerySet.update()` elsewhere sends no signal).
 
 Time windows are applied to each visit's own `now` (a reward whose `active_until` passes is
