@@ -181,10 +181,22 @@ class LedgerTransaction(models.Model):
         ordering = ["id"]
         verbose_name = _("ledger transaction")
         verbose_name_plural = _("ledger transactions")
-        indexes = [models.Index(fields=["member", "created_at"], name="ledgertxn_member_created")]
+        # With the id as tie-break, a member's newest transactions are an index range read
+        # backwards (the dashboard's "recent movements"), not a sort of their whole history.
+        indexes = [
+            models.Index(fields=["member", "created_at", "id"], name="ledgertxn_member_created_id")
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.kind} {self.reference}".strip()
+
+    @property
+    def kind_label(self) -> str:
+        """get_kind_display() without rebuilding and hashing every choice on each call."""
+        try:
+            return self.Kind(self.kind).label
+        except ValueError:
+            return self.kind
 
 
 class LedgerEntry(models.Model):

@@ -21,13 +21,18 @@ from points.models import (
 from points.services.sealing import GENESIS_HASH, seal_hash, with_sealed_rows
 
 
+def spendable_lots(*, now: datetime | None = None):
+    """Open lots that have not expired at `now`: what spendable points are made of."""
+    now = now or timezone.now()
+    return PointLot.objects.filter(remaining__gt=0).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    )
+
+
 def spendable_balance(account: Account, *, now: datetime | None = None) -> int:
     """Points the member can spend now: unexpired lots (a debt leaves nothing spendable)."""
-    now = now or timezone.now()
     total = (
-        PointLot.objects.filter(account=account, remaining__gt=0)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .aggregate(total=Sum("remaining"))["total"]
+        spendable_lots(now=now).filter(account=account).aggregate(total=Sum("remaining"))["total"]
     )
     return total or 0
 
@@ -44,9 +49,12 @@ def member_balances(member: Member) -> dict[str, int]:
 
 
 def recent_transactions(member: Member, *, limit: int = 10):
+    """The member's newest transactions: when, what kind, and at which merchant (only those
+    columns: the breakdown JSON and the rest are not decoded for a list of ten lines)."""
     return (
         LedgerTransaction.objects.filter(member=member)
         .select_related("merchant")
+        .only("created_at", "kind", "merchant__name")
         .order_by("-created_at", "-id")[:limit]
     )
 

@@ -55,12 +55,14 @@ def dashboard(request):
         return render(request, "points/no_member.html")
     accounts = {a.kind: a for a in Account.objects.filter(member=member)}
     standard = accounts[Account.Kind.STANDARD]
+    never_expire = settings.POINTS_EXPIRY_MONTHS is None
     context = {
         "member": member,
         "balances": {kind: account.balance for kind, account in accounts.items()},
         "in_debt": standard.balance < 0,
-        "never_expire": settings.POINTS_EXPIRY_MONTHS is None,
-        "expiring": list(expiring_lots(standard)[:10]),
+        "never_expire": never_expire,
+        # The page says "never expire" instead of listing lots then: no query for them.
+        "expiring": [] if never_expire else list(expiring_lots(standard)[:10]),
         "recent": recent_transactions(member),
         "sections": sections_for(member),
     }

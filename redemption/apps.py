@@ -9,5 +9,7 @@ class RedemptionConfig(AppConfig):
     def ready(self):
         from points.dashboard import register_section
         from redemption.dashboard import SECTION
+        from redemption.offer import connect_signals
 
         register_section(SECTION)
+        connect_signals()

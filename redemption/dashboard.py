@@ -1,19 +1,24 @@
 """The rewards section of the member dashboard: the savings projection and the next reward
 within reach (registered with points.dashboard in RedemptionConfig.ready)."""
 
+from django.utils import timezone
+
 from points.dashboard import DashboardSection
 from points.models import Member
-from redemption.selectors import pricing_day, reward_prices, rewards_available, savings_projection
+from redemption.offer import dashboard_offer
+from redemption.selectors import pricing_day, savings_projection
 
 DASHBOARD_REWARD_LIMIT = 200
 
 
 def rewards_section(member: Member) -> dict:
-    rewards = list(rewards_available()[:DASHBOARD_REWARD_LIMIT])
+    now = timezone.now()
+    offer = dashboard_offer()  # the catalog is kept per process; the member's figures are not
+    rewards = offer.available(now)[:DASHBOARD_REWARD_LIMIT]
     if not rewards:
         return {"next": None, "affordable": 0}
-    prices = reward_prices(rewards, on=pricing_day())
-    projections = savings_projection(member=member, rewards=rewards, prices=prices)
+    prices = offer.prices(rewards, on=pricing_day(now))
+    projections = savings_projection(member=member, rewards=rewards, prices=prices, now=now)
     waiting = sorted(
         (p for p in projections.values() if p.shortfall > 0),
         key=lambda p: (p.shortfall, p.reward.pk),

@@ -68,11 +68,15 @@ def is_postgres():
 @pytest.fixture(autouse=True)
 def _forget_system_accounts():
     """Transactional tests flush the database, which production never does: forget the
-    per-process caches (committed system accounts, merchant catalogs) around every test."""
+    per-process caches (committed system accounts, merchant catalogs, the dashboard's rewards
+    catalog) around every test."""
     from points.services import accounts, catalog
+    from redemption import offer
 
     accounts._committed_system_accounts.clear()
     catalog.catalog_forget()
+    offer._offer = None
     yield
     accounts._committed_system_accounts.clear()
     catalog.catalog_forget()
+    offer._offer = None

@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from redemption.models import Reward, RewardPriceChange
+from redemption.offer import offer_forget
 
 PRICE_FIELDS = ("points_price", "cash_price_fen", "face_value_fen")
 
@@ -44,5 +45,6 @@ def reward_create(*, actor: str = "system", **fields) -> Reward:
 def reward_set_active(*, reward: Reward, active: bool) -> Reward:
     """Show or hide a reward in the catalog; redemptions already made are unaffected."""
     Reward.objects.filter(pk=reward.pk).update(active=active, updated_at=timezone.now())
+    offer_forget()  # update() sends no signal
     reward.active = active
     return reward

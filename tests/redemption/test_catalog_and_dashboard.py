@@ -61,3 +61,61 @@ def test_the_dashboard_shows_the_next_reward_within_reach(client, funded_member,
     body = client.get("/").content.decode()
     assert 'data-testid="savings"' in body
     assert "Dear set" in body.split('data-testid="next-reward"')[1][:400]
+
+
+def next_reward(client):
+    """(title, shortfall) of the dashboard's next reward, or None."""
+    (rewards,) = [context for _, context in client.get("/").context["sections"]]
+    projection = rewards["next"]
+    return projection and (projection.reward.title, projection.shortfall)
+
+
+def test_the_dashboard_sees_catalog_changes_at_once(client, funded_member, make_reward, merchant):
+    from django.utils import timezone
+
+    from redemption.models import PriceSchedule
+    from redemption.services.rewards import reward_set_active
+
+    # Given a member 150 points short of a reward, the dashboard having read the catalog
+    client.force_login(funded_member(points=350).user)
+    dear = make_reward(title="Dear set", points_price=500)
+    assert next_reward(client) == ("Dear set", 150)
+
+    # When a schedule discounts it by 20%, the next visit shows 400 points: 50 short
+    today = timezone.localdate()
+    winter = PriceSchedule.objects.create(
+        merchant=merchant, name="寒假", percent_off=20, starts_on=today, ends_on=today
+    )
+    winter.rewards.add(dear)
+    assert next_reward(client) == ("Dear set", 50)
+
+    # When it is hidden (an update(), no signal), it is gone from the next visit
+    reward_set_active(reward=dear, active=False)
+    assert next_reward(client) is None
+
+
+def test_the_dashboard_honours_reward_dates_without_rereading_the_catalog(make_reward):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from redemption.offer import dashboard_offer
+
+    make_reward(title="Ending", points_price=500, active_until=timezone.now() + timedelta(hours=1))
+    offer = dashboard_offer()
+    assert [r.title for r in offer.available(timezone.now())] == ["Ending"]
+    assert offer.available(timezone.now() + timedelta(hours=2)) == []
+
+
+def test_another_processs_change_is_seen_through_the_shared_stamp(make_reward):
+    from django.core.cache import cache
+
+    from redemption import offer
+
+    make_reward(title="Kept")
+    first = offer.dashboard_offer()
+    assert offer.dashboard_offer() is first  # kept while nothing changes
+
+    cache.set(offer.OFFER_STAMP_KEY, "changed elsewhere")  # what another process's edit does
+
+    assert offer.dashboard_offer() is not first

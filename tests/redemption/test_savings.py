@@ -85,3 +85,38 @@ def test_the_projection_appears_on_the_reward_page(client, make_member, merchant
     body = client.get(f"/rewards/{reward.pk}/").content.decode()
 
     assert "每月消费 ¥50.00，约 10 个月可兑换笔记本套装" in body
+
+
+def test_the_dashboards_one_query_inputs_equal_the_two_selectors(
+    make_member, issuer, merchant, django_assert_num_queries
+):
+    from points.services.ledger import Overdraft
+    from redemption.selectors import member_savings_inputs, member_spendable_points
+    from tests.points.helpers import earn, reverse, spend
+
+    # Given members with expired but unswept lots, lots expiring later, a spend, and a debt
+    now = timezone.now()
+    mixed = make_member()
+    earn(mixed, issuer, 70, expires_at=now - timedelta(days=1))
+    earn(mixed, issuer, 40, expires_at=now + timedelta(days=3))
+    earn(mixed, issuer, 25)
+    spend(mixed, merchant, 50)
+    buy(mixed, merchant, 1234, days_ago=3, now=now)
+    buy(mixed, merchant, 99999, days_ago=200, now=now)
+    in_debt = make_member()
+    purchase = earn(in_debt, issuer, 500)
+    spend(in_debt, merchant, 300)
+    reverse(purchase, overdraft=Overdraft.ALLOW)
+    empty = make_member()
+
+    for member in (mixed, in_debt, empty):
+        # When the dashboard reads both figures, it is one query
+        with django_assert_num_queries(1):
+            inputs = member_savings_inputs(member, now=now)
+        # Then they are what the two selectors say
+        assert inputs == (
+            member_spendable_points(member, now=now),
+            average_monthly_spend_fen(member, now=now),
+        )
+    assert member_savings_inputs(mixed, now=now) == (15, 205)  # 40 + 25 - 50 spent
+    assert member_savings_inputs(in_debt, now=now)[0] == 0
