@@ -32,11 +32,19 @@ import re
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    IntegrityError,
+    OperationalError,
+    connection,
+    connections,
+    transaction,
+)
 from django.db.models import Q
 from django.utils import timezone
 from tqdm import tqdm
@@ -132,6 +140,12 @@ class _Purchase:
     txn_id: int | None = None
 
 
+@dataclass(slots=True)
+class _Batch:
+    purchases: list[_Purchase]  # validated, not recorded yet, points computed
+    rows: int  # CSV rows read for it, rejected ones included
+
+
 @dataclass
 class _MerchantRules:
     merchant: Merchant
@@ -186,18 +200,19 @@ def purchases_import(
     ):
         importer.rejects = csv.writer(rejects_file)
         importer.rejects.writerow(REJECT_COLUMNS)
-        batch: list[list[_Row]] = []
-        batch_size = 0
-        for group in _groups(source.rows(), multi_row_receipts):
-            batch.append(group)
-            batch_size += len(group)
-            if batch_size >= batch_rows:
-                importer.process(batch)
-                bar.update(batch_size)
-                batch, batch_size = [], 0
-        if batch:
-            importer.process(batch)
-            bar.update(batch_size)
+        # Two stages: while the writer posts batch k, this thread validates and computes
+        # batch k+1 and reads k+2. The connection is used by one thread at a time: lookups
+        # for a batch run here between the previous write's end and the next one's start.
+        with _Writer(importer, bar) as writer:
+            ready: _Batch | None = None
+            for groups, size in _batches(source.rows(), multi_row_receipts, batch_rows):
+                writer.wait()
+                importer.look_up(groups)
+                if ready is not None:
+                    writer.submit(ready)
+                ready = importer.prepare(groups, size)
+            if ready is not None:
+                writer.submit(ready)
     return summary
 
 
@@ -284,6 +299,22 @@ def _receipt_key(row: _Row) -> str:
     return f"{row.values[0]}\x1f{row.values[2]}"
 
 
+def _batches(
+    rows: Iterator[_Row], multi_row_receipts: dict[str, int], batch_rows: int
+) -> Iterator[tuple[list[list[_Row]], int]]:
+    """Whole receipts' rows in batches of about `batch_rows` rows, with their row count."""
+    batch: list[list[_Row]] = []
+    size = 0
+    for group in _groups(rows, multi_row_receipts):
+        batch.append(group)
+        size += len(group)
+        if size >= batch_rows:
+            yield batch, size
+            batch, size = [], 0
+    if batch:
+        yield batch, size
+
+
 def _groups(rows: Iterator[_Row], multi_row_receipts: dict[str, int]) -> Iterator[list[_Row]]:
     """Rows grouped by receipt, each group yielded as soon as its last row has been read."""
     pending: dict[str, list[_Row]] = {}
@@ -299,6 +330,61 @@ def _groups(rows: Iterator[_Row], multi_row_receipts: dict[str, int]) -> Iterato
             del pending[key]
             yield group
     yield from pending.values()  # only if the file changed between the two passes
+
+
+class _Writer:
+    """Writes one batch at a time; on PostgreSQL in a second thread, on the same connection.
+
+    PostgreSQL does the writing, so the thread mostly waits on it and leaves the GIL to the
+    importer's thread, which meanwhile validates and computes the next batch. The caller
+    never uses the connection while a write is in flight (`wait` first). On SQLite a write
+    runs at once, in the caller's thread.
+    """
+
+    def __init__(self, importer: _Importer, bar: tqdm):
+        self.importer = importer
+        self.bar = bar
+        self.in_flight: tuple[Future, _Batch] | None = None
+        self.connection = connections[DEFAULT_DB_ALIAS]
+        self.executor: ThreadPoolExecutor | None = None
+
+    def __enter__(self) -> _Writer:
+        if self.connection.vendor == "postgresql":
+            self.connection.inc_thread_sharing()
+            self.executor = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="import-writer", initializer=self._share
+            )
+        return self
+
+    def _share(self) -> None:
+        connections[DEFAULT_DB_ALIAS] = self.connection  # as LiveServerThread does
+
+    def submit(self, batch: _Batch) -> None:
+        self.wait()
+        if self.executor is None:
+            self._written(batch, self.importer.write(batch.purchases))
+        else:
+            self.in_flight = (self.executor.submit(self.importer.write, batch.purchases), batch)
+
+    def wait(self) -> None:
+        """Until the write in flight, if any, is over; its error, if any, is raised here."""
+        if self.in_flight is not None:
+            future, batch = self.in_flight
+            self.in_flight = None
+            self._written(batch, future.result())
+
+    def _written(self, batch: _Batch, written: list[_Purchase]) -> None:
+        self.importer.count_written(batch.purchases, written)
+        self.bar.update(batch.rows)
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        try:
+            if exc_type is None:
+                self.wait()
+        finally:
+            if self.executor is not None:
+                self.executor.shutdown(wait=True)  # never leave the connection in two threads
+                self.connection.dec_thread_sharing()
 
 
 # --- Validating, computing, writing --------------------------------------------------------
@@ -321,11 +407,17 @@ class _Importer:
         self.members: dict[str, _MemberRef | None] = {}
         self.chunk = 10_000 if connection.vendor == "postgresql" else 500
 
-    # One batch: look up what it names, validate, compute, then write.
-    def process(self, groups: list[list[_Row]]) -> None:
-        self.summary.rows += sum(len(group) for group in groups)
+    # One batch: look up what it names (database), validate and compute (Python only, so it
+    # can overlap the previous batch's write), then write (the `_Writer`'s thread).
+    def look_up(self, groups: list[list[_Row]]) -> None:
+        """Everything `prepare` needs from the database for these rows, into the caches."""
         self._load_members(groups)
         self._load_products(groups)
+        self._load_recorded(groups)
+
+    def prepare(self, groups: list[list[_Row]], size: int) -> _Batch | None:
+        """Validate (rejects go to the file), drop recorded receipts, compute the points."""
+        self.summary.rows += size
         purchases = []
         for group in groups:
             try:
@@ -335,20 +427,25 @@ class _Importer:
         purchases = self._without_recorded(purchases)
         for purchase in purchases:
             self._compute(purchase)
+        return _Batch(purchases, size)
+
+    def write(self, purchases: list[_Purchase]) -> list[_Purchase]:
+        """Write the batch in one transaction (retried); the purchases actually written."""
         if not purchases:
-            return
+            return []
         for attempt in range(1, _WRITE_ATTEMPTS + 1):
             try:
                 if connection.vendor == "postgresql":
-                    written = self._write_set_based(purchases)
-                else:
-                    written = self._write_one_by_one(purchases)
-                break
+                    return self._write_set_based(purchases)
+                return self._write_one_by_one(purchases)
             except (IntegrityError, OperationalError, MemberAccountInDebt):
                 # A concurrent writer recorded one of these receipts, put a member in debt or
                 # deadlocked with us: the batch was rolled back; try it again from the top.
                 if attempt == _WRITE_ATTEMPTS:
                     raise
+        raise AssertionError("unreachable")
+
+    def count_written(self, purchases: list[_Purchase], written: list[_Purchase]) -> None:
         self.summary.already_recorded += len(purchases) - len(written)
         for purchase in written:
             self.summary.purchases += 1
@@ -406,10 +503,12 @@ class _Importer:
         for group in groups:
             for row in group:
                 merchant = self.merchants.get(row.values[0])
+                if merchant is None:
+                    continue
+                rules = self._rules_for(merchant)  # read here, not while a batch is written
                 sku = row.values[4]
-                if merchant is not None and sku:
-                    if sku not in self._rules_for(merchant).products:
-                        wanted.setdefault(merchant.pk, set()).add(sku)
+                if sku and sku not in rules.products:
+                    wanted.setdefault(merchant.pk, set()).add(sku)
         for merchant_id, skus in wanted.items():
             rules = self.rules[merchant_id]
             for chunk in _chunks(sorted(skus), self.chunk):
@@ -482,22 +581,44 @@ class _Importer:
             raise _Rejected(row, f"occurred_at {raw!r} is in the future")
         return occurred_at
 
-    def _without_recorded(self, purchases: list[_Purchase]) -> list[_Purchase]:
-        """Drop receipts already recorded (a rerun), before spending time on their points."""
-        by_merchant: dict[int, list[str]] = {}
-        for purchase in purchases:
-            by_merchant.setdefault(purchase.merchant.pk, []).append(purchase.receipt_no)
-        recorded = set()
-        for merchant_id, receipts in by_merchant.items():
-            for chunk in _chunks(receipts, self.chunk):
-                recorded.update(
+    def _load_recorded(self, groups: list[list[_Row]]) -> None:
+        """Receipts of these rows already recorded (a rerun), so no time goes on their points."""
+        keys: dict[tuple[int, str], None] = {}
+        for group in groups:
+            values = group[0].values
+            merchant = self.merchants.get(values[0])
+            if merchant is not None and values[2]:
+                keys[(merchant.pk, values[2])] = None
+        self.recorded = set()
+        for chunk in _chunks(list(keys), self.chunk):
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        """
+                        SELECT p.merchant_id, p.receipt_no
+                          FROM unnest(%s::bigint[], %s::text[]) AS k(merchant_id, receipt_no)
+                          JOIN points_purchase p USING (merchant_id, receipt_no)
+                        """,
+                        [[key[0] for key in chunk], [key[1] for key in chunk]],
+                    )
+                    self.recorded.update(cursor.fetchall())
+                continue
+            by_merchant: dict[int, list[str]] = {}
+            for merchant_id, receipt_no in chunk:
+                by_merchant.setdefault(merchant_id, []).append(receipt_no)
+            for merchant_id, receipts in by_merchant.items():
+                self.recorded.update(
                     (merchant_id, receipt_no)
                     for receipt_no in Purchase.objects.filter(
-                        merchant_id=merchant_id, receipt_no__in=chunk
+                        merchant_id=merchant_id, receipt_no__in=receipts
                     ).values_list("receipt_no", flat=True)
                 )
-        self.summary.already_recorded += len(recorded)
-        return [p for p in purchases if (p.merchant.pk, p.receipt_no) not in recorded]
+
+    def _without_recorded(self, purchases: list[_Purchase]) -> list[_Purchase]:
+        """Drop receipts already recorded (a rerun), before spending time on their points."""
+        kept = [p for p in purchases if (p.merchant.pk, p.receipt_no) not in self.recorded]
+        self.summary.already_recorded += len(purchases) - len(kept)
+        return kept
 
     def _compute(self, purchase: _Purchase) -> None:
         """Points by the rules engine, exactly as `purchase_record` computes them."""
@@ -519,10 +640,6 @@ class _Importer:
             campaigns=rules.campaigns,
             on=on,
         )
-        if purchase.earned.points and rules.issuance is None:
-            rules.issuance = issuance_account(purchase.merchant)
-        if purchase.earned.green_points and rules.green_issuance is None:
-            rules.green_issuance = system_account(Account.Kind.GREEN_ISSUANCE, purchase.merchant)
 
     # --- Writing: one-by-one (SQLite; members in debt) ---------------------------------
 
@@ -625,6 +742,7 @@ class _Importer:
     # --- Writing: set-based (PostgreSQL) -----------------------------------------------
 
     def _write_set_based(self, purchases: list[_Purchase]) -> list[_Purchase]:
+        self._issuance_accounts(purchases)
         now = self.batch_now = timezone.now()
         with transaction.atomic(durable=True), connection.cursor() as cursor:
             # Two imports at once take turns batch by batch, so neither trips the other.
@@ -687,6 +805,17 @@ class _Importer:
             self._touch_members(written)
             cursor.execute("DROP TABLE import_purchase, import_line")
         return written
+
+    def _issuance_accounts(self, purchases: list[_Purchase]) -> None:
+        """The merchants' issuance accounts the staged credits need, created when missing."""
+        for purchase in purchases:
+            rules = self.rules[purchase.merchant.pk]
+            if purchase.earned.points and rules.issuance is None:
+                rules.issuance = issuance_account(purchase.merchant)
+            if purchase.earned.green_points and rules.green_issuance is None:
+                rules.green_issuance = system_account(
+                    Account.Kind.GREEN_ISSUANCE, purchase.merchant
+                )
 
     def _allocate_ids(self, cursor, purchases: list[_Purchase]) -> None:
         earning = [p for p in purchases if p.earned.points or p.earned.green_points]
