@@ -137,13 +137,13 @@ class _Purchase:
     lines: list[_Line]
     earned: EarnResult | None = None
     purchase_id: int | None = None
-    txn_id: int | None = None
 
 
 @dataclass(slots=True)
 class _Batch:
     purchases: list[_Purchase]  # validated, not recorded yet, points computed
     rows: int  # CSV rows read for it, rejected ones included
+    staged: tuple[str, str] | None = None  # COPY text of the staging rows (PostgreSQL)
 
 
 @dataclass
@@ -362,9 +362,9 @@ class _Writer:
     def submit(self, batch: _Batch) -> None:
         self.wait()
         if self.executor is None:
-            self._written(batch, self.importer.write(batch.purchases))
+            self._written(batch, self.importer.write(batch))
         else:
-            self.in_flight = (self.executor.submit(self.importer.write, batch.purchases), batch)
+            self.in_flight = (self.executor.submit(self.importer.write, batch), batch)
 
     def wait(self) -> None:
         """Until the write in flight, if any, is over; its error, if any, is raised here."""
@@ -427,17 +427,20 @@ class _Importer:
         purchases = self._without_recorded(purchases)
         for purchase in purchases:
             self._compute(purchase)
-        return _Batch(purchases, size)
+        batch = _Batch(purchases, size)
+        if purchases and connection.vendor == "postgresql":
+            batch.staged = self._staged(purchases)
+        return batch
 
-    def write(self, purchases: list[_Purchase]) -> list[_Purchase]:
+    def write(self, batch: _Batch) -> list[_Purchase]:
         """Write the batch in one transaction (retried); the purchases actually written."""
-        if not purchases:
+        if not batch.purchases:
             return []
         for attempt in range(1, _WRITE_ATTEMPTS + 1):
             try:
                 if connection.vendor == "postgresql":
-                    return self._write_set_based(purchases)
-                return self._write_one_by_one(purchases)
+                    return self._write_set_based(batch)
+                return self._write_one_by_one(batch.purchases)
             except (IntegrityError, OperationalError, MemberAccountInDebt):
                 # A concurrent writer recorded one of these receipts, put a member in debt or
                 # deadlocked with us: the batch was rolled back; try it again from the top.
@@ -741,20 +744,21 @@ class _Importer:
 
     # --- Writing: set-based (PostgreSQL) -----------------------------------------------
 
-    def _write_set_based(self, purchases: list[_Purchase]) -> list[_Purchase]:
+    def _write_set_based(self, batch: _Batch) -> list[_Purchase]:
+        purchases = batch.purchases
         self._issuance_accounts(purchases)
+        if batch.staged is None:  # an issuance account was missing when it was prepared
+            batch.staged = self._staged(purchases)
         now = self.batch_now = timezone.now()
         with transaction.atomic(durable=True), connection.cursor() as cursor:
             # Two imports at once take turns batch by batch, so neither trips the other.
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext('jifen:import_purchases'))")
-            self._allocate_ids(cursor, purchases)
-            self._stage(cursor, purchases)
-            by_id = {p.purchase_id: p for p in purchases}
+            self._stage(cursor, batch.staged)
             cursor.execute(
                 """
                 DELETE FROM import_purchase s USING points_purchase p
                  WHERE p.merchant_id = s.merchant_id AND p.receipt_no = s.receipt_no
-                RETURNING s.purchase_id
+                RETURNING s.seq
                 """
             )
             recorded = {row[0] for row in cursor.fetchall()}
@@ -762,19 +766,14 @@ class _Importer:
                 """
                 DELETE FROM import_purchase s USING points_account a
                  WHERE a.id IN (s.standard_account_id, s.green_account_id) AND a.balance < 0
-                RETURNING s.purchase_id
+                RETURNING s.seq, s.purchase_id
                 """
             )
-            in_debt = sorted({row[0] for row in cursor.fetchall()})
-            if recorded or in_debt:
-                cursor.execute(
-                    "DELETE FROM import_line WHERE purchase_id = ANY(%s)",
-                    [sorted(recorded) + in_debt],
-                )
             # A credit to an account in debt repays the debt first: only ledger_post does it.
-            for purchase_id in in_debt:
-                if not self._write_one(by_id[purchase_id]):
-                    recorded.add(purchase_id)
+            for seq, purchase_id in sorted(set(cursor.fetchall())):
+                purchases[seq].purchase_id = purchase_id
+                if not self._write_one(purchases[seq]):
+                    recorded.add(seq)
             ledger_bulk_earn_from_staging(
                 staging_table="import_purchase", reason="purchase", actor=ACTOR, now=now
             )
@@ -791,17 +790,19 @@ class _Importer:
                 """,
                 [Purchase.Source.IMPORT, now],
             )
+            # Lines of purchases dropped above (recorded, in debt) have no staged purchase.
             cursor.execute(
                 """
                 INSERT INTO points_purchaseline
                     (purchase_id, line_no, product_id, category_id, quantity, amount_fen,
                      points, green_points, carbon_saved_g, refunded_quantity)
-                SELECT purchase_id, line_no, product_id, category_id, quantity, amount_fen,
-                       points, green_points, carbon_saved_g, 0
-                  FROM import_line ORDER BY purchase_id, line_no
+                SELECT p.purchase_id, l.line_no, l.product_id, l.category_id, l.quantity,
+                       l.amount_fen, l.points, l.green_points, l.carbon_saved_g, 0
+                  FROM import_line l JOIN import_purchase p USING (seq)
+                 ORDER BY p.purchase_id, l.line_no
                 """
             )
-            written = [p for p in purchases if p.purchase_id not in recorded]
+            written = [p for seq, p in enumerate(purchases) if seq not in recorded]
             self._touch_members(written)
             cursor.execute("DROP TABLE import_purchase, import_line")
         return written
@@ -817,92 +818,137 @@ class _Importer:
                     Account.Kind.GREEN_ISSUANCE, purchase.merchant
                 )
 
-    def _allocate_ids(self, cursor, purchases: list[_Purchase]) -> None:
-        earning = [p for p in purchases if p.earned.points or p.earned.green_points]
-        for model, targets, attribute in (
-            (Purchase, purchases, "purchase_id"),
-            (LedgerTransaction, earning, "txn_id"),
-        ):
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                [model._meta.db_table, len(targets)],
-            )
-            for target, (new_id,) in zip(targets, cursor.fetchall(), strict=True):
-                setattr(target, attribute, new_id)
+    def _staged(self, purchases: list[_Purchase]) -> tuple[str, str] | None:
+        """The batch's staging rows as COPY text (purchases, lines), keyed by their index in
+        the batch (`seq`); None when an issuance account they need is not known yet.
 
-    def _stage(self, cursor, purchases: list[_Purchase]) -> None:
-        purchase_columns = {
-            "purchase_id": "bigint",
+        Built in the importer's thread, so the writer's thread only sends it.
+        """
+        rules_by_merchant = self.rules
+        purchase_rows = []
+        line_rows = []
+        for seq, p in enumerate(purchases):
+            rules = rules_by_merchant[p.merchant.pk]
+            earned = p.earned
+            earned_lines = earned.lines
+            points = green_points = carbon_saved_g = total_fen = 0
+            for line, line_earn in zip(p.lines, earned_lines, strict=True):
+                points += line_earn.points
+                green_points += line_earn.green_points
+                carbon_saved_g += line_earn.carbon_saved_g
+                total_fen += line.amount_fen
+                line_rows.append(
+                    f"{seq}\t{line.line_no}\t{_copy_id(line.product_id)}\t"
+                    f"{line.category.pk}\t{line.quantity}\t{line.amount_fen}\t"
+                    f"{line_earn.points}\t{line_earn.green_points}\t{line_earn.carbon_saved_g}\n"
+                )
+            issuance_id = green_issuance_id = _NULL
+            if points:
+                if rules.issuance is None:
+                    return None
+                issuance_id = rules.issuance.pk
+            if green_points:
+                if rules.green_issuance is None:
+                    return None
+                green_issuance_id = rules.green_issuance.pk
+            earning = "t" if points or green_points else "f"
+            receipt_no = _copy_text(p.receipt_no)
+            member = p.member
+            purchase_rows.append(
+                f"{seq}\t{earning}\t{receipt_no}\t{p.occurred_at.isoformat()}\t{total_fen}\t"
+                f"{carbon_saved_g}\t{_copy_text(_idempotency_key(p))}\t{p.merchant.pk}\t"
+                f"{member.id}\t{receipt_no}\t"
+                f"{_copy_text(_json(earned.breakdown())) if earning == 't' else _NULL}\t"
+                f"{points}\t{member.standard_account_id}\t{issuance_id}\t{green_points}\t"
+                f"{member.green_account_id}\t{green_issuance_id}\n"
+            )
+        return "".join(purchase_rows), "".join(line_rows)
+
+    def _stage(self, cursor, staged: tuple[str, str]) -> None:
+        """TEMP tables `import_purchase` (EARN_STAGING_COLUMNS and the purchase's own) and
+        `import_line`, filled by COPY; purchase and transaction ids come from the sequences
+        as the rows arrive."""
+        types = {
+            "seq": "integer",
+            "earning": "boolean",
             "receipt_no": "text",
             "occurred_at": "timestamptz",
             "total_fen": "bigint",
             "carbon_saved_g": "bigint",
             **EARN_STAGING_COLUMNS,
         }
-        line_columns = {
-            "purchase_id": "bigint",
-            "line_no": "integer",
-            "product_id": "bigint",
-            "category_id": "bigint",
-            "quantity": "integer",
-            "amount_fen": "bigint",
-            "points": "bigint",
-            "green_points": "bigint",
-            "carbon_saved_g": "bigint",
-        }
-        for table, columns in (
-            ("import_purchase", purchase_columns),
-            ("import_line", line_columns),
+        sequence = "nextval(pg_get_serial_sequence('{}', 'id'))".format
+        cursor.execute("DROP TABLE IF EXISTS import_purchase, import_line")
+        cursor.execute(
+            f"CREATE TEMP TABLE import_purchase ("
+            f"{', '.join(f'{name} {types[name]}' for name in _STAGED_PURCHASE)}, "
+            f"purchase_id bigint DEFAULT {sequence(Purchase._meta.db_table)}, "
+            f"txn_id bigint DEFAULT {sequence(LedgerTransaction._meta.db_table)}"
+            f") ON COMMIT DROP"
+        )
+        cursor.execute(
+            f"CREATE TEMP TABLE import_line "
+            f"({', '.join(f'{name} {kind}' for name, kind in _STAGED_LINE.items())}) "
+            f"ON COMMIT DROP"
+        )
+        for table, columns, data in (
+            ("import_purchase", _STAGED_PURCHASE, staged[0]),
+            ("import_line", _STAGED_LINE, staged[1]),
         ):
-            cursor.execute(f"DROP TABLE IF EXISTS {table}")
-            cursor.execute(
-                f"CREATE TEMP TABLE {table} "
-                f"({', '.join(f'{name} {kind}' for name, kind in columns.items())}) "
-                f"ON COMMIT DROP"
-            )
-        order = list(purchase_columns)
-        with cursor.copy(f"COPY import_purchase ({', '.join(order)}) FROM STDIN") as copy:
-            for p in purchases:
-                rules = self.rules[p.merchant.pk]
-                earned = p.earned
-                row = {
-                    "purchase_id": p.purchase_id,
-                    "receipt_no": p.receipt_no,
-                    "occurred_at": p.occurred_at,
-                    "total_fen": sum(line.amount_fen for line in p.lines),
-                    "carbon_saved_g": earned.carbon_saved_g,
-                    "txn_id": p.txn_id,
-                    "idempotency_key": _idempotency_key(p),
-                    "merchant_id": p.merchant.pk,
-                    "member_id": p.member.id,
-                    "reference": p.receipt_no,
-                    "breakdown": _json(earned.breakdown()) if p.txn_id else None,
-                    "points": earned.points,
-                    "standard_account_id": p.member.standard_account_id,
-                    "issuance_account_id": rules.issuance.pk if earned.points else None,
-                    "green_points": earned.green_points,
-                    "green_account_id": p.member.green_account_id,
-                    "green_issuance_account_id": (
-                        rules.green_issuance.pk if earned.green_points else None
-                    ),
-                }
-                copy.write_row([row[name] for name in order])
-        with cursor.copy(f"COPY import_line ({', '.join(line_columns)}) FROM STDIN") as copy:
-            for p in purchases:
-                for line, earned in zip(p.lines, p.earned.lines, strict=True):
-                    copy.write_row(
-                        (
-                            p.purchase_id,
-                            line.line_no,
-                            line.product_id,
-                            line.category.pk,
-                            line.quantity,
-                            line.amount_fen,
-                            earned.points,
-                            earned.green_points,
-                            earned.carbon_saved_g,
-                        )
-                    )
+            with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                copy.write(data.encode())
+        # A purchase that earns nothing has no ledger transaction (its id is left unused).
+        cursor.execute("UPDATE import_purchase SET txn_id = NULL WHERE NOT earning")
+
+
+# The staging rows' columns in `_staged`'s order (purchase_id and txn_id come from defaults).
+_STAGED_PURCHASE = (
+    "seq",
+    "earning",
+    "receipt_no",
+    "occurred_at",
+    "total_fen",
+    "carbon_saved_g",
+    "idempotency_key",
+    "merchant_id",
+    "member_id",
+    "reference",
+    "breakdown",
+    "points",
+    "standard_account_id",
+    "issuance_account_id",
+    "green_points",
+    "green_account_id",
+    "green_issuance_account_id",
+)
+_STAGED_LINE = {
+    "seq": "integer",
+    "line_no": "integer",
+    "product_id": "bigint",
+    "category_id": "bigint",
+    "quantity": "integer",
+    "amount_fen": "bigint",
+    "points": "bigint",
+    "green_points": "bigint",
+    "carbon_saved_g": "bigint",
+}
+_NULL = "\\N"  # NULL in COPY's text format
+
+
+def _copy_id(value: int | None) -> str:
+    return _NULL if value is None else str(value)
+
+
+def _copy_text(value: str) -> str:
+    """`value` as a field of COPY's text format."""
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        value = (
+            value.replace("\\", "\\\\")
+            .replace("\t", "\\t")
+            .replace("\n", "\\n")
+            .replace("\r", "\\r")
+        )
+    return value
 
 
 def _idempotency_key(purchase: _Purchase) -> str:
