@@ -18,9 +18,10 @@ computed purchases and lines into TEMP staging tables, drops receipts already re
 and lines with INSERT ... SELECT. A crash loses at most the batch in flight; a rerun skips
 what was committed. The database's part of a batch runs in a second thread on the same
 connection while this one reads, validates and computes the next batch (and builds its COPY
-text); lookups happen between two writes, so the connection is never used by both at once. Members with a negative balance (a refund debt) have their purchases
-posted one by one through `ledger_post`, which repays the debt from the new credit. On SQLite
-every purchase takes that one-by-one path: slower, same rows.
+text); lookups happen between two writes, so the connection is never used by both at once.
+Members with a negative balance (a refund debt) have their purchases posted one by one
+through `ledger_post`, which repays the debt from the new credit. On SQLite every purchase
+takes that one-by-one path: slower, same rows.
 
 A row that fails validation rejects its whole purchase: every row of that receipt goes to
 the rejects CSV with a reason, and nothing of it is written.
