@@ -16,9 +16,12 @@ Writing is set-based on PostgreSQL: per batch of rows, one transaction that COPY
 computed purchases and lines into TEMP staging tables, drops receipts already recorded
 (anti-join), posts the ledger rows with `ledger_bulk_earn_from_staging` and inserts purchases
 and lines with INSERT ... SELECT. A crash loses at most the batch in flight; a rerun skips
-what was committed. Members with a negative balance (a refund debt) have their purchases
-posted one by one through `ledger_post`, which repays the debt from the new credit. On SQLite
-every purchase takes that one-by-one path: slower, same rows.
+what was committed. The database's part of a batch runs in a second thread on the same
+connection while this one reads, validates and computes the next batch (and builds its COPY
+text); lookups happen between two writes, so the connection is never used by both at once.
+Members with a negative balance (a refund debt) have their purchases posted one by one
+through `ledger_post`, which repays the debt from the new credit. On SQLite every purchase
+takes that one-by-one path: slower, same rows.
 
 A row that fails validation rejects its whole purchase: every row of that receipt goes to
 the rejects CSV with a reason, and nothing of it is written.
@@ -32,11 +35,19 @@ import re
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    IntegrityError,
+    OperationalError,
+    connection,
+    connections,
+    transaction,
+)
 from django.db.models import Q
 from django.utils import timezone
 from tqdm import tqdm
@@ -129,7 +140,13 @@ class _Purchase:
     lines: list[_Line]
     earned: EarnResult | None = None
     purchase_id: int | None = None
-    txn_id: int | None = None
+
+
+@dataclass(slots=True)
+class _Batch:
+    purchases: list[_Purchase]  # validated, not recorded yet, points computed
+    rows: int  # CSV rows read for it, rejected ones included
+    staged: tuple[str, str] | None = None  # COPY text of the staging rows (PostgreSQL)
 
 
 @dataclass
@@ -186,18 +203,19 @@ def purchases_import(
     ):
         importer.rejects = csv.writer(rejects_file)
         importer.rejects.writerow(REJECT_COLUMNS)
-        batch: list[list[_Row]] = []
-        batch_size = 0
-        for group in _groups(source.rows(), multi_row_receipts):
-            batch.append(group)
-            batch_size += len(group)
-            if batch_size >= batch_rows:
-                importer.process(batch)
-                bar.update(batch_size)
-                batch, batch_size = [], 0
-        if batch:
-            importer.process(batch)
-            bar.update(batch_size)
+        # Two stages: while the writer posts batch k, this thread validates and computes
+        # batch k+1 and reads k+2. The connection is used by one thread at a time: lookups
+        # for a batch run here between the previous write's end and the next one's start.
+        with _Writer(importer, bar) as writer:
+            ready: _Batch | None = None
+            for groups, size in _batches(source.rows(), multi_row_receipts, batch_rows):
+                writer.wait()
+                importer.look_up(groups)
+                if ready is not None:
+                    writer.submit(ready)
+                ready = importer.prepare(groups, size)
+            if ready is not None:
+                writer.submit(ready)
     return summary
 
 
@@ -284,6 +302,22 @@ def _receipt_key(row: _Row) -> str:
     return f"{row.values[0]}\x1f{row.values[2]}"
 
 
+def _batches(
+    rows: Iterator[_Row], multi_row_receipts: dict[str, int], batch_rows: int
+) -> Iterator[tuple[list[list[_Row]], int]]:
+    """Whole receipts' rows in batches of about `batch_rows` rows, with their row count."""
+    batch: list[list[_Row]] = []
+    size = 0
+    for group in _groups(rows, multi_row_receipts):
+        batch.append(group)
+        size += len(group)
+        if size >= batch_rows:
+            yield batch, size
+            batch, size = [], 0
+    if batch:
+        yield batch, size
+
+
 def _groups(rows: Iterator[_Row], multi_row_receipts: dict[str, int]) -> Iterator[list[_Row]]:
     """Rows grouped by receipt, each group yielded as soon as its last row has been read."""
     pending: dict[str, list[_Row]] = {}
@@ -299,6 +333,61 @@ def _groups(rows: Iterator[_Row], multi_row_receipts: dict[str, int]) -> Iterato
             del pending[key]
             yield group
     yield from pending.values()  # only if the file changed between the two passes
+
+
+class _Writer:
+    """Writes one batch at a time; on PostgreSQL in a second thread, on the same connection.
+
+    PostgreSQL does the writing, so the thread mostly waits on it and leaves the GIL to the
+    importer's thread, which meanwhile validates and computes the next batch. The caller
+    never uses the connection while a write is in flight (`wait` first). On SQLite a write
+    runs at once, in the caller's thread.
+    """
+
+    def __init__(self, importer: _Importer, bar: tqdm):
+        self.importer = importer
+        self.bar = bar
+        self.in_flight: tuple[Future, _Batch] | None = None
+        self.connection = connections[DEFAULT_DB_ALIAS]
+        self.executor: ThreadPoolExecutor | None = None
+
+    def __enter__(self) -> _Writer:
+        if self.connection.vendor == "postgresql":
+            self.connection.inc_thread_sharing()
+            self.executor = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="import-writer", initializer=self._share
+            )
+        return self
+
+    def _share(self) -> None:
+        connections[DEFAULT_DB_ALIAS] = self.connection  # as LiveServerThread does
+
+    def submit(self, batch: _Batch) -> None:
+        self.wait()
+        if self.executor is None:
+            self._written(batch, self.importer.write(batch))
+        else:
+            self.in_flight = (self.executor.submit(self.importer.write, batch), batch)
+
+    def wait(self) -> None:
+        """Until the write in flight, if any, is over; its error, if any, is raised here."""
+        if self.in_flight is not None:
+            future, batch = self.in_flight
+            self.in_flight = None
+            self._written(batch, future.result())
+
+    def _written(self, batch: _Batch, written: list[_Purchase]) -> None:
+        self.importer.count_written(batch.purchases, written)
+        self.bar.update(batch.rows)
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        try:
+            if exc_type is None:
+                self.wait()
+        finally:
+            if self.executor is not None:
+                self.executor.shutdown(wait=True)  # never leave the connection in two threads
+                self.connection.dec_thread_sharing()
 
 
 # --- Validating, computing, writing --------------------------------------------------------
@@ -321,11 +410,17 @@ class _Importer:
         self.members: dict[str, _MemberRef | None] = {}
         self.chunk = 10_000 if connection.vendor == "postgresql" else 500
 
-    # One batch: look up what it names, validate, compute, then write.
-    def process(self, groups: list[list[_Row]]) -> None:
-        self.summary.rows += sum(len(group) for group in groups)
+    # One batch: look up what it names (database), validate and compute (Python only, so it
+    # can overlap the previous batch's write), then write (the `_Writer`'s thread).
+    def look_up(self, groups: list[list[_Row]]) -> None:
+        """Everything `prepare` needs from the database for these rows, into the caches."""
         self._load_members(groups)
         self._load_products(groups)
+        self._load_recorded(groups)
+
+    def prepare(self, groups: list[list[_Row]], size: int) -> _Batch | None:
+        """Validate (rejects go to the file), drop recorded receipts, compute the points."""
+        self.summary.rows += size
         purchases = []
         for group in groups:
             try:
@@ -335,20 +430,28 @@ class _Importer:
         purchases = self._without_recorded(purchases)
         for purchase in purchases:
             self._compute(purchase)
-        if not purchases:
-            return
+        batch = _Batch(purchases, size)
+        if purchases and connection.vendor == "postgresql":
+            batch.staged = self._staged(purchases)
+        return batch
+
+    def write(self, batch: _Batch) -> list[_Purchase]:
+        """Write the batch in one transaction (retried); the purchases actually written."""
+        if not batch.purchases:
+            return []
         for attempt in range(1, _WRITE_ATTEMPTS + 1):
             try:
                 if connection.vendor == "postgresql":
-                    written = self._write_set_based(purchases)
-                else:
-                    written = self._write_one_by_one(purchases)
-                break
+                    return self._write_set_based(batch)
+                return self._write_one_by_one(batch.purchases)
             except (IntegrityError, OperationalError, MemberAccountInDebt):
                 # A concurrent writer recorded one of these receipts, put a member in debt or
                 # deadlocked with us: the batch was rolled back; try it again from the top.
                 if attempt == _WRITE_ATTEMPTS:
                     raise
+        raise AssertionError("unreachable")
+
+    def count_written(self, purchases: list[_Purchase], written: list[_Purchase]) -> None:
         self.summary.already_recorded += len(purchases) - len(written)
         for purchase in written:
             self.summary.purchases += 1
@@ -406,10 +509,12 @@ class _Importer:
         for group in groups:
             for row in group:
                 merchant = self.merchants.get(row.values[0])
+                if merchant is None:
+                    continue
+                rules = self._rules_for(merchant)  # read here, not while a batch is written
                 sku = row.values[4]
-                if merchant is not None and sku:
-                    if sku not in self._rules_for(merchant).products:
-                        wanted.setdefault(merchant.pk, set()).add(sku)
+                if sku and sku not in rules.products:
+                    wanted.setdefault(merchant.pk, set()).add(sku)
         for merchant_id, skus in wanted.items():
             rules = self.rules[merchant_id]
             for chunk in _chunks(sorted(skus), self.chunk):
@@ -482,22 +587,44 @@ class _Importer:
             raise _Rejected(row, f"occurred_at {raw!r} is in the future")
         return occurred_at
 
-    def _without_recorded(self, purchases: list[_Purchase]) -> list[_Purchase]:
-        """Drop receipts already recorded (a rerun), before spending time on their points."""
-        by_merchant: dict[int, list[str]] = {}
-        for purchase in purchases:
-            by_merchant.setdefault(purchase.merchant.pk, []).append(purchase.receipt_no)
-        recorded = set()
-        for merchant_id, receipts in by_merchant.items():
-            for chunk in _chunks(receipts, self.chunk):
-                recorded.update(
+    def _load_recorded(self, groups: list[list[_Row]]) -> None:
+        """Receipts of these rows already recorded (a rerun), so no time goes on their points."""
+        keys: dict[tuple[int, str], None] = {}
+        for group in groups:
+            values = group[0].values
+            merchant = self.merchants.get(values[0])
+            if merchant is not None and values[2]:
+                keys[(merchant.pk, values[2])] = None
+        self.recorded = set()
+        for chunk in _chunks(list(keys), self.chunk):
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        """
+                        SELECT p.merchant_id, p.receipt_no
+                          FROM unnest(%s::bigint[], %s::text[]) AS k(merchant_id, receipt_no)
+                          JOIN points_purchase p USING (merchant_id, receipt_no)
+                        """,
+                        [[key[0] for key in chunk], [key[1] for key in chunk]],
+                    )
+                    self.recorded.update(cursor.fetchall())
+                continue
+            by_merchant: dict[int, list[str]] = {}
+            for merchant_id, receipt_no in chunk:
+                by_merchant.setdefault(merchant_id, []).append(receipt_no)
+            for merchant_id, receipts in by_merchant.items():
+                self.recorded.update(
                     (merchant_id, receipt_no)
                     for receipt_no in Purchase.objects.filter(
-                        merchant_id=merchant_id, receipt_no__in=chunk
+                        merchant_id=merchant_id, receipt_no__in=receipts
                     ).values_list("receipt_no", flat=True)
                 )
-        self.summary.already_recorded += len(recorded)
-        return [p for p in purchases if (p.merchant.pk, p.receipt_no) not in recorded]
+
+    def _without_recorded(self, purchases: list[_Purchase]) -> list[_Purchase]:
+        """Drop receipts already recorded (a rerun), before spending time on their points."""
+        kept = [p for p in purchases if (p.merchant.pk, p.receipt_no) not in self.recorded]
+        self.summary.already_recorded += len(purchases) - len(kept)
+        return kept
 
     def _compute(self, purchase: _Purchase) -> None:
         """Points by the rules engine, exactly as `purchase_record` computes them."""
@@ -519,10 +646,6 @@ class _Importer:
             campaigns=rules.campaigns,
             on=on,
         )
-        if purchase.earned.points and rules.issuance is None:
-            rules.issuance = issuance_account(purchase.merchant)
-        if purchase.earned.green_points and rules.green_issuance is None:
-            rules.green_issuance = system_account(Account.Kind.GREEN_ISSUANCE, purchase.merchant)
 
     # --- Writing: one-by-one (SQLite; members in debt) ---------------------------------
 
@@ -624,19 +747,21 @@ class _Importer:
 
     # --- Writing: set-based (PostgreSQL) -----------------------------------------------
 
-    def _write_set_based(self, purchases: list[_Purchase]) -> list[_Purchase]:
+    def _write_set_based(self, batch: _Batch) -> list[_Purchase]:
+        purchases = batch.purchases
+        self._issuance_accounts(purchases)
+        if batch.staged is None:  # an issuance account was missing when it was prepared
+            batch.staged = self._staged(purchases)
         now = self.batch_now = timezone.now()
         with transaction.atomic(durable=True), connection.cursor() as cursor:
             # Two imports at once take turns batch by batch, so neither trips the other.
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext('jifen:import_purchases'))")
-            self._allocate_ids(cursor, purchases)
-            self._stage(cursor, purchases)
-            by_id = {p.purchase_id: p for p in purchases}
+            self._stage(cursor, batch.staged)
             cursor.execute(
                 """
                 DELETE FROM import_purchase s USING points_purchase p
                  WHERE p.merchant_id = s.merchant_id AND p.receipt_no = s.receipt_no
-                RETURNING s.purchase_id
+                RETURNING s.seq
                 """
             )
             recorded = {row[0] for row in cursor.fetchall()}
@@ -644,19 +769,14 @@ class _Importer:
                 """
                 DELETE FROM import_purchase s USING points_account a
                  WHERE a.id IN (s.standard_account_id, s.green_account_id) AND a.balance < 0
-                RETURNING s.purchase_id
+                RETURNING s.seq, s.purchase_id
                 """
             )
-            in_debt = sorted({row[0] for row in cursor.fetchall()})
-            if recorded or in_debt:
-                cursor.execute(
-                    "DELETE FROM import_line WHERE purchase_id = ANY(%s)",
-                    [sorted(recorded) + in_debt],
-                )
             # A credit to an account in debt repays the debt first: only ledger_post does it.
-            for purchase_id in in_debt:
-                if not self._write_one(by_id[purchase_id]):
-                    recorded.add(purchase_id)
+            for seq, purchase_id in sorted(set(cursor.fetchall())):
+                purchases[seq].purchase_id = purchase_id
+                if not self._write_one(purchases[seq]):
+                    recorded.add(seq)
             ledger_bulk_earn_from_staging(
                 staging_table="import_purchase", reason="purchase", actor=ACTOR, now=now
             )
@@ -673,107 +793,165 @@ class _Importer:
                 """,
                 [Purchase.Source.IMPORT, now],
             )
+            # Lines of purchases dropped above (recorded, in debt) have no staged purchase.
             cursor.execute(
                 """
                 INSERT INTO points_purchaseline
                     (purchase_id, line_no, product_id, category_id, quantity, amount_fen,
                      points, green_points, carbon_saved_g, refunded_quantity)
-                SELECT purchase_id, line_no, product_id, category_id, quantity, amount_fen,
-                       points, green_points, carbon_saved_g, 0
-                  FROM import_line ORDER BY purchase_id, line_no
+                SELECT p.purchase_id, l.line_no, l.product_id, l.category_id, l.quantity,
+                       l.amount_fen, l.points, l.green_points, l.carbon_saved_g, 0
+                  FROM import_line l JOIN import_purchase p USING (seq)
+                 ORDER BY p.purchase_id, l.line_no
                 """
             )
-            written = [p for p in purchases if p.purchase_id not in recorded]
+            written = [p for seq, p in enumerate(purchases) if seq not in recorded]
             self._touch_members(written)
             cursor.execute("DROP TABLE import_purchase, import_line")
         return written
 
-    def _allocate_ids(self, cursor, purchases: list[_Purchase]) -> None:
-        earning = [p for p in purchases if p.earned.points or p.earned.green_points]
-        for model, targets, attribute in (
-            (Purchase, purchases, "purchase_id"),
-            (LedgerTransaction, earning, "txn_id"),
-        ):
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                [model._meta.db_table, len(targets)],
-            )
-            for target, (new_id,) in zip(targets, cursor.fetchall(), strict=True):
-                setattr(target, attribute, new_id)
+    def _issuance_accounts(self, purchases: list[_Purchase]) -> None:
+        """The merchants' issuance accounts the staged credits need, created when missing."""
+        for purchase in purchases:
+            rules = self.rules[purchase.merchant.pk]
+            if purchase.earned.points and rules.issuance is None:
+                rules.issuance = issuance_account(purchase.merchant)
+            if purchase.earned.green_points and rules.green_issuance is None:
+                rules.green_issuance = system_account(
+                    Account.Kind.GREEN_ISSUANCE, purchase.merchant
+                )
 
-    def _stage(self, cursor, purchases: list[_Purchase]) -> None:
-        purchase_columns = {
-            "purchase_id": "bigint",
+    def _staged(self, purchases: list[_Purchase]) -> tuple[str, str] | None:
+        """The batch's staging rows as COPY text (purchases, lines), keyed by their index in
+        the batch (`seq`); None when an issuance account they need is not known yet.
+
+        Built in the importer's thread, so the writer's thread only sends it.
+        """
+        rules_by_merchant = self.rules
+        purchase_rows = []
+        line_rows = []
+        for seq, p in enumerate(purchases):
+            rules = rules_by_merchant[p.merchant.pk]
+            earned = p.earned
+            earned_lines = earned.lines
+            points = green_points = carbon_saved_g = total_fen = 0
+            for line, line_earn in zip(p.lines, earned_lines, strict=True):
+                points += line_earn.points
+                green_points += line_earn.green_points
+                carbon_saved_g += line_earn.carbon_saved_g
+                total_fen += line.amount_fen
+                line_rows.append(
+                    f"{seq}\t{line.line_no}\t{_copy_id(line.product_id)}\t"
+                    f"{line.category.pk}\t{line.quantity}\t{line.amount_fen}\t"
+                    f"{line_earn.points}\t{line_earn.green_points}\t{line_earn.carbon_saved_g}\n"
+                )
+            issuance_id = green_issuance_id = _NULL
+            if points:
+                if rules.issuance is None:
+                    return None
+                issuance_id = rules.issuance.pk
+            if green_points:
+                if rules.green_issuance is None:
+                    return None
+                green_issuance_id = rules.green_issuance.pk
+            earning = "t" if points or green_points else "f"
+            receipt_no = _copy_text(p.receipt_no)
+            member = p.member
+            purchase_rows.append(
+                f"{seq}\t{earning}\t{receipt_no}\t{p.occurred_at.isoformat()}\t{total_fen}\t"
+                f"{carbon_saved_g}\t{_copy_text(_idempotency_key(p))}\t{p.merchant.pk}\t"
+                f"{member.id}\t{receipt_no}\t"
+                f"{_copy_text(_json(earned.breakdown())) if earning == 't' else _NULL}\t"
+                f"{points}\t{member.standard_account_id}\t{issuance_id}\t{green_points}\t"
+                f"{member.green_account_id}\t{green_issuance_id}\n"
+            )
+        return "".join(purchase_rows), "".join(line_rows)
+
+    def _stage(self, cursor, staged: tuple[str, str]) -> None:
+        """TEMP tables `import_purchase` (EARN_STAGING_COLUMNS and the purchase's own) and
+        `import_line`, filled by COPY; purchase and transaction ids come from the sequences
+        as the rows arrive."""
+        types = {
+            "seq": "integer",
+            "earning": "boolean",
             "receipt_no": "text",
             "occurred_at": "timestamptz",
             "total_fen": "bigint",
             "carbon_saved_g": "bigint",
             **EARN_STAGING_COLUMNS,
         }
-        line_columns = {
-            "purchase_id": "bigint",
-            "line_no": "integer",
-            "product_id": "bigint",
-            "category_id": "bigint",
-            "quantity": "integer",
-            "amount_fen": "bigint",
-            "points": "bigint",
-            "green_points": "bigint",
-            "carbon_saved_g": "bigint",
-        }
-        for table, columns in (
-            ("import_purchase", purchase_columns),
-            ("import_line", line_columns),
+        sequence = "nextval(pg_get_serial_sequence('{}', 'id'))".format
+        cursor.execute("DROP TABLE IF EXISTS import_purchase, import_line")
+        cursor.execute(
+            f"CREATE TEMP TABLE import_purchase ("
+            f"{', '.join(f'{name} {types[name]}' for name in _STAGED_PURCHASE)}, "
+            f"purchase_id bigint DEFAULT {sequence(Purchase._meta.db_table)}, "
+            f"txn_id bigint DEFAULT {sequence(LedgerTransaction._meta.db_table)}"
+            f") ON COMMIT DROP"
+        )
+        cursor.execute(
+            f"CREATE TEMP TABLE import_line "
+            f"({', '.join(f'{name} {kind}' for name, kind in _STAGED_LINE.items())}) "
+            f"ON COMMIT DROP"
+        )
+        for table, columns, data in (
+            ("import_purchase", _STAGED_PURCHASE, staged[0]),
+            ("import_line", _STAGED_LINE, staged[1]),
         ):
-            cursor.execute(f"DROP TABLE IF EXISTS {table}")
-            cursor.execute(
-                f"CREATE TEMP TABLE {table} "
-                f"({', '.join(f'{name} {kind}' for name, kind in columns.items())}) "
-                f"ON COMMIT DROP"
-            )
-        order = list(purchase_columns)
-        with cursor.copy(f"COPY import_purchase ({', '.join(order)}) FROM STDIN") as copy:
-            for p in purchases:
-                rules = self.rules[p.merchant.pk]
-                earned = p.earned
-                row = {
-                    "purchase_id": p.purchase_id,
-                    "receipt_no": p.receipt_no,
-                    "occurred_at": p.occurred_at,
-                    "total_fen": sum(line.amount_fen for line in p.lines),
-                    "carbon_saved_g": earned.carbon_saved_g,
-                    "txn_id": p.txn_id,
-                    "idempotency_key": _idempotency_key(p),
-                    "merchant_id": p.merchant.pk,
-                    "member_id": p.member.id,
-                    "reference": p.receipt_no,
-                    "breakdown": _json(earned.breakdown()) if p.txn_id else None,
-                    "points": earned.points,
-                    "standard_account_id": p.member.standard_account_id,
-                    "issuance_account_id": rules.issuance.pk if earned.points else None,
-                    "green_points": earned.green_points,
-                    "green_account_id": p.member.green_account_id,
-                    "green_issuance_account_id": (
-                        rules.green_issuance.pk if earned.green_points else None
-                    ),
-                }
-                copy.write_row([row[name] for name in order])
-        with cursor.copy(f"COPY import_line ({', '.join(line_columns)}) FROM STDIN") as copy:
-            for p in purchases:
-                for line, earned in zip(p.lines, p.earned.lines, strict=True):
-                    copy.write_row(
-                        (
-                            p.purchase_id,
-                            line.line_no,
-                            line.product_id,
-                            line.category.pk,
-                            line.quantity,
-                            line.amount_fen,
-                            earned.points,
-                            earned.green_points,
-                            earned.carbon_saved_g,
-                        )
-                    )
+            with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                copy.write(data.encode())
+        # A purchase that earns nothing has no ledger transaction (its id is left unused).
+        cursor.execute("UPDATE import_purchase SET txn_id = NULL WHERE NOT earning")
+
+
+# The staging rows' columns in `_staged`'s order (purchase_id and txn_id come from defaults).
+_STAGED_PURCHASE = (
+    "seq",
+    "earning",
+    "receipt_no",
+    "occurred_at",
+    "total_fen",
+    "carbon_saved_g",
+    "idempotency_key",
+    "merchant_id",
+    "member_id",
+    "reference",
+    "breakdown",
+    "points",
+    "standard_account_id",
+    "issuance_account_id",
+    "green_points",
+    "green_account_id",
+    "green_issuance_account_id",
+)
+_STAGED_LINE = {
+    "seq": "integer",
+    "line_no": "integer",
+    "product_id": "bigint",
+    "category_id": "bigint",
+    "quantity": "integer",
+    "amount_fen": "bigint",
+    "points": "bigint",
+    "green_points": "bigint",
+    "carbon_saved_g": "bigint",
+}
+_NULL = "\\N"  # NULL in COPY's text format
+
+
+def _copy_id(value: int | None) -> str:
+    return _NULL if value is None else str(value)
+
+
+def _copy_text(value: str) -> str:
+    """`value` as a field of COPY's text format."""
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        value = (
+            value.replace("\\", "\\\\")
+            .replace("\t", "\\t")
+            .replace("\n", "\\n")
+            .replace("\r", "\\r")
+        )
+    return value
 
 
 def _idempotency_key(purchase: _Purchase) -> str:

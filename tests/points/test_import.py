@@ -253,6 +253,30 @@ def test_last_activity_moves_to_the_latest_imported_purchase_only_when_newer(
     assert dormant.last_activity_at == datetime.fromisoformat("2024-09-03T10:00:00+08:00")
 
 
+@pytest.mark.postgres
+def test_receipts_and_campaign_names_with_tabs_backslashes_and_newlines_go_in_as_written(
+    catalog, make_member, tmp_path, ledger_ok
+):
+    Campaign.objects.filter(merchant=catalog).update(name='Back\\to "school"\tnow\nand \\N')
+    member = make_member()
+    receipts = ["R\t1", "R\\2", "R\n3", "\\N", "R\r5 雨"]
+    path = write_csv(
+        tmp_path / "odd.csv", [row(member, receipt, category="notebooks") for receipt in receipts]
+    )
+
+    summary = import_file(path)
+
+    assert summary.purchases == 5 and summary.rejected_rows == 0
+    assert sorted(Purchase.objects.values_list("receipt_no", flat=True)) == sorted(receipts)
+    for receipt in receipts:
+        txn = Purchase.objects.get(receipt_no=receipt).transaction
+        assert txn.reference == receipt
+        assert txn.idempotency_key == f"purchase:{catalog.pk}:{receipt}"
+        factors = txn.breakdown["lines"][0]["factors"]
+        assert factors[-1]["name"] == 'Back\\to "school"\tnow\nand \\N'
+    ledger_ok()
+
+
 def test_a_member_in_debt_has_the_debt_repaid_first(catalog, make_member, tmp_path, ledger_ok):
     member = make_member()
     first = write_csv(tmp_path / "a.csv", [row(member, "R1", category="pens", amount=10_000)])
