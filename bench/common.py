@@ -6,12 +6,15 @@ databases named `jifen_bench_<what>_<pid>` on it and always drop them.
 
 from __future__ import annotations
 
+import cProfile
 import json
 import os
+import pstats
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -112,3 +115,53 @@ def write_results(results: list[Result], path: Path) -> None:
 def log(message: str) -> None:
     # UTC: Django sets TZ to Asia/Shanghai in the processes that load it.
     print(f"[{time.strftime('%H:%M:%SZ', time.gmtime())}] {message}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def online_database(what: str) -> Iterator[dict]:
+    """A throw-away database with the online benchmarks' data (quick size), for the profile
+    scripts: yields `bench.online.setup`'s data, closes connections and drops it after."""
+    from bench import online
+
+    db = f"jifen_bench_profile_{what}_{os.getpid()}"
+    create_database(db)
+    try:
+        yield online.setup(db, online.Scale(quick=True))
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        drop_database(db)
+
+
+class Profiling:
+    """Profile a block: with `cpu`, cProfile over CPU time (`time.process_time`); otherwise
+    pyinstrument's wall-time tree. `report()` prints it."""
+
+    def __init__(self, cpu: bool):
+        self.cpu = cpu
+
+    def __enter__(self) -> Profiling:
+        if self.cpu:
+            self.profiler = cProfile.Profile(time.process_time)
+            self.profiler.enable()
+        else:
+            from pyinstrument import Profiler
+
+            self.profiler = Profiler(interval=0.0005)
+            self.profiler.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.cpu:
+            self.profiler.disable()
+        else:
+            self.profiler.stop()
+
+    def report(self, lines: int = 40, stats_file: str | None = None, show_all=False) -> None:
+        if self.cpu:
+            if stats_file:
+                self.profiler.dump_stats(stats_file)
+            pstats.Stats(self.profiler).sort_stats("cumulative").print_stats(lines)
+        else:
+            print(self.profiler.output_text(unicode=True, color=False, show_all=show_all))

@@ -456,6 +456,22 @@ def earn_service(data: dict, db: str, scale: Scale, processes: int) -> Result:
     )
 
 
+def purchase_request_body(member_no: str, receipt_no: str) -> str:
+    """The JSON body of `POST /api/v1/purchases` the HTTP benchmark sends: 3 lines."""
+    return json.dumps(
+        {
+            "member_no": member_no,
+            "receipt_no": receipt_no,
+            "occurred_at": "2026-01-15T10:00:00+08:00",
+            "lines": [
+                {"line_no": 1, "quantity": 1, "amount_fen": 1290, "sku": "SKU-0"},
+                {"line_no": 2, "quantity": 2, "amount_fen": 4500, "sku": "SKU-2"},
+                {"line_no": 3, "quantity": 1, "amount_fen": 880, "category": "pens"},
+            ],
+        }
+    )
+
+
 def earn_http(data: dict, server: Server, scale: Scale) -> Result:
     run_ids = iter(range(1000))
     members = data["member_nos"]
@@ -466,18 +482,7 @@ def earn_http(data: dict, server: Server, scale: Scale) -> Result:
         rng = random.Random(run)
 
         def request(n: int):
-            body = json.dumps(
-                {
-                    "member_no": rng.choice(members),
-                    "receipt_no": f"H{run}-{n}",
-                    "occurred_at": "2026-01-15T10:00:00+08:00",
-                    "lines": [
-                        {"line_no": 1, "quantity": 1, "amount_fen": 1290, "sku": "SKU-0"},
-                        {"line_no": 2, "quantity": 2, "amount_fen": 4500, "sku": "SKU-2"},
-                        {"line_no": 3, "quantity": 1, "amount_fen": 880, "category": "pens"},
-                    ],
-                }
-            )
+            body = purchase_request_body(rng.choice(members), f"H{run}-{n}")
             headers = dict(auth, **{"Idempotency-Key": f"H{run}-{n}"})
             return "POST", f"{server.base}/api/v1/purchases", headers, body, 201
 

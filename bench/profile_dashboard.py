@@ -12,17 +12,13 @@ and the profile of the dashboard: pyinstrument (wall time), or with `--cpu` cPro
 from __future__ import annotations
 
 import argparse
-import cProfile
-import os
-import pstats
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import online  # noqa: E402
-from bench.common import create_database, drop_database  # noqa: E402
+from bench.common import Profiling, online_database  # noqa: E402
 
 
 def main() -> int:
@@ -32,10 +28,7 @@ def main() -> int:
     parser.add_argument("--show-all", action="store_true", help="pyinstrument: library frames too")
     parser.add_argument("--stats", help="with --cpu: also write the pstats file here")
     args = parser.parse_args()
-    db = f"jifen_bench_profile_{os.getpid()}"
-    create_database(db)
-    try:
-        data = online.setup(db, online.Scale(quick=True))
+    with online_database("dashboard") as data:
         from django.contrib.auth import get_user_model
         from django.db import connection
         from django.test import Client
@@ -70,29 +63,10 @@ def main() -> int:
             f"/ {ours_median:.0f}/s, /bench/layout {layout_median:.0f}/s, "
             f"ratio {ours_median / layout_median:.3f} (test client, one process)"
         )
-        if args.cpu:
-            profiler = cProfile.Profile(time.process_time)
-            profiler.enable()
-        else:
-            from pyinstrument import Profiler
-
-            profiler = Profiler(interval=0.0005)
-            profiler.start()
-        for _ in range(args.requests):
-            get("/")
-        if args.cpu:
-            profiler.disable()
-            if args.stats:
-                profiler.dump_stats(args.stats)
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(50)
-        else:
-            profiler.stop()
-            print(profiler.output_text(unicode=True, color=False, show_all=args.show_all))
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        drop_database(db)
+        with Profiling(args.cpu) as profiling:
+            for _ in range(args.requests):
+                get("/")
+        profiling.report(lines=50, stats_file=args.stats, show_all=args.show_all)
     return 0
 
 

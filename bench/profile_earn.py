@@ -11,9 +11,6 @@ profile. The database is dropped at the end.
 from __future__ import annotations
 
 import argparse
-import cProfile
-import os
-import pstats
 import sys
 import time
 from pathlib import Path
@@ -21,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import online  # noqa: E402
-from bench.common import create_database, drop_database  # noqa: E402
+from bench.common import Profiling, online_database  # noqa: E402
 
 
 def main() -> int:
@@ -29,40 +26,18 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--cpu", action="store_true", help="cProfile, CPU time")
     args = parser.parse_args()
-    db = f"jifen_bench_profile_{os.getpid()}"
-    create_database(db)
-    try:
-        data = online.setup(db, online.Scale(quick=True))
+    with online_database("earn") as data:
         members = data["member_nos"]
         online.earn_work({"member_nos": members, "run": "warm"}, 0, time.time(), time.time() + 2)
         cpu_started = time.process_time()
         start = time.time()
-        if args.cpu:
-            profiler = cProfile.Profile(time.process_time)
-            profiler.enable()
-        else:
-            from pyinstrument import Profiler
-
-            profiler = Profiler(interval=0.0005)
-            profiler.start()
-        done = online.earn_work(
-            {"member_nos": members, "run": "profiled"}, 0, start, start + args.seconds
-        )
-        if args.cpu:
-            profiler.disable()
-        else:
-            profiler.stop()
+        with Profiling(args.cpu) as profiling:
+            done = online.earn_work(
+                {"member_nos": members, "run": "profiled"}, 0, start, start + args.seconds
+            )
         cpu_ms = (time.process_time() - cpu_started) * 1000 / max(done, 1)
         print(f"{done / args.seconds:.1f} purchases/s, {cpu_ms:.1f} ms CPU per purchase")
-        if args.cpu:
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
-        else:
-            print(profiler.output_text(unicode=True, color=False))
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        drop_database(db)
+        profiling.report()
     return 0
 
 
