@@ -162,6 +162,7 @@ class LedgerTransaction(models.Model):
         blank=True,
         related_name="ledger_transactions",
         verbose_name=_("member"),
+        db_index=False,  # ledgertxn_member_created_id leads with it
     )
     reference = models.CharField(_("reference"), max_length=120, blank=True, default="")
     reason = models.CharField(_("reason"), max_length=255, blank=True, default="")
@@ -174,6 +175,7 @@ class LedgerTransaction(models.Model):
         blank=True,
         related_name="reversals",
         verbose_name=_("reverses"),
+        db_index=False,  # ledgertxn_reversals: only the few rows that reverse something
     )
     created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
 
@@ -183,8 +185,14 @@ class LedgerTransaction(models.Model):
         verbose_name_plural = _("ledger transactions")
         # With the id as tie-break, a member's newest transactions are an index range read
         # backwards (the dashboard's "recent movements"), not a sort of their whole history.
+        # Every index here is written by every posting: none may be redundant (bench/README.md).
         indexes = [
-            models.Index(fields=["member", "created_at", "id"], name="ledgertxn_member_created_id")
+            models.Index(fields=["member", "created_at", "id"], name="ledgertxn_member_created_id"),
+            models.Index(
+                fields=["reverses"],
+                condition=Q(reverses__isnull=False),
+                name="ledgertxn_reversals",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -348,6 +356,7 @@ class Purchase(models.Model):
         on_delete=models.PROTECT,
         related_name="purchases",
         verbose_name=_("merchant"),
+        db_index=False,  # purchase_receipt_per_merchant leads with it
     )
     store = models.ForeignKey(
         "merchants.Store",
@@ -356,6 +365,7 @@ class Purchase(models.Model):
         blank=True,
         related_name="purchases",
         verbose_name=_("store"),
+        db_index=False,  # purchase_store: only the purchases that name one
     )
     terminal = models.ForeignKey(
         "merchants.Terminal",
@@ -364,9 +374,14 @@ class Purchase(models.Model):
         blank=True,
         related_name="purchases",
         verbose_name=_("terminal"),
+        db_index=False,  # purchase_terminal: only the purchases that name one
     )
     member = models.ForeignKey(
-        Member, on_delete=models.PROTECT, related_name="purchases", verbose_name=_("member")
+        Member,
+        on_delete=models.PROTECT,
+        related_name="purchases",
+        verbose_name=_("member"),
+        db_index=False,  # purchase_member_time leads with it
     )
     receipt_no = models.CharField(_("receipt number"), max_length=64)
     occurred_at = models.DateTimeField(_("occurred at"))
@@ -396,7 +411,14 @@ class Purchase(models.Model):
                 fields=["merchant", "receipt_no"], name="purchase_receipt_per_merchant"
             ),
         ]
-        indexes = [models.Index(fields=["member", "occurred_at"], name="purchase_member_time")]
+        # Every index here is written by every purchase: none may be redundant.
+        indexes = [
+            models.Index(fields=["member", "occurred_at"], name="purchase_member_time"),
+            models.Index(fields=["store"], condition=Q(store__isnull=False), name="purchase_store"),
+            models.Index(
+                fields=["terminal"], condition=Q(terminal__isnull=False), name="purchase_terminal"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.merchant_id}/{self.receipt_no}"
@@ -404,7 +426,11 @@ class Purchase(models.Model):
 
 class PurchaseLine(models.Model):
     purchase = models.ForeignKey(
-        Purchase, on_delete=models.PROTECT, related_name="lines", verbose_name=_("purchase")
+        Purchase,
+        on_delete=models.PROTECT,
+        related_name="lines",
+        verbose_name=_("purchase"),
+        db_index=False,  # purchaseline_once leads with it
     )
     line_no = models.PositiveIntegerField(_("line number"))
     product = models.ForeignKey(
@@ -525,15 +551,20 @@ class Notification(models.Model):
         FAILED = "failed", _("Failed")
 
     member = models.ForeignKey(
-        Member, on_delete=models.CASCADE, related_name="notifications", verbose_name=_("member")
+        Member,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        verbose_name=_("member"),
+        db_index=False,  # notification_inbox leads with it
     )
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     title = models.CharField(_("title"), max_length=200)
     body = models.TextField(_("body"), blank=True)
     link = models.CharField(_("link"), max_length=300, blank=True)
-    # Makes "never twice" a database guarantee, e.g. "expiry:30:<lot ids>".
-    dedupe_key = models.CharField(
-        _("dedupe key"), max_length=200, null=True, blank=True, unique=True
+    # Makes "never twice" a database guarantee, e.g. "expiry:30:<lot ids>" (notification_once:
+    # a partial unique index, so the many notifications without a key add nothing to it).
+    dedupe_key = models.CharField(  # noqa: DJ001 - NULL: no key, not an empty one
+        _("dedupe key"), max_length=200, null=True, blank=True
     )
     email_status = models.CharField(
         _("email status"), max_length=10, choices=EmailStatus.choices, default=EmailStatus.NONE
@@ -546,6 +577,13 @@ class Notification(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name = _("notification")
         verbose_name_plural = _("notifications")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dedupe_key"],
+                condition=Q(dedupe_key__isnull=False),
+                name="notification_once",
+            ),
+        ]
         indexes = [
             models.Index(fields=["member", "-created_at"], name="notification_inbox"),
             models.Index(
