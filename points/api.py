@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache.backends.redis import RedisCache
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.http import JsonResponse
 from django.utils import timezone
@@ -184,7 +185,27 @@ class TerminalKeyAuthentication(BaseAuthentication):
         return 'Bearer realm="jifen"'
 
 
+# One window of `duration` seconds per terminal, opened by its first request: the count goes
+# up and is read in one atomic step, in one round trip to Redis.
+_COUNT_IN_WINDOW = """
+local count = redis.call('INCR', KEYS[1])
+local ttl = redis.call('TTL', KEYS[1])
+if ttl < 0 then
+    redis.call('EXPIRE', KEYS[1], ARGV[1])
+    ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+"""
+
+
 class TerminalRateThrottle(SimpleRateThrottle):
+    """At most `POS_THROTTLE_RATE` requests per terminal.
+
+    On Redis, a counter per terminal and window (one script call: atomic across workers and
+    one round trip, where DRF's read-modify-write of a list of timestamps takes two and may
+    lose a concurrent request's count). Other caches (the SQLite default) use DRF's history.
+    """
+
     scope = "terminal"
 
     def get_cache_key(self, request, view):
@@ -193,10 +214,32 @@ class TerminalRateThrottle(SimpleRateThrottle):
 
     def allow_request(self, request, view):
         try:
-            return super().allow_request(request, view)
+            if self.rate is None or not isinstance(self.cache, RedisCache):
+                return super().allow_request(request, view)
+            key = self.cache.make_and_validate_key(self.get_cache_key(request, view))
+            count, ttl = _count_in_window(self.cache, key, self.duration)
         except Exception as error:  # noqa: BLE001 - the cache (Redis) is down: fail open
             logger.warning("Throttle cache unavailable, request allowed: %s", error)
             return True
+        self.retry_after = ttl
+        return count <= self.num_requests
+
+    def wait(self):
+        if hasattr(self, "retry_after"):
+            return self.retry_after
+        return super().wait()
+
+
+def _count_in_window(cache: RedisCache, key: str, seconds: int) -> tuple[int, int]:
+    global _count_script
+    client = cache._cache.get_client(key, write=True)  # a client on the cache's pool
+    if _count_script is None:  # one per process: EVALSHA, loaded again if Redis forgot it
+        _count_script = client.register_script(_COUNT_IN_WINDOW)
+    count, ttl = _count_script(keys=[key], args=[int(seconds)], client=client)
+    return int(count), int(ttl)
+
+
+_count_script = None
 
 
 class PosView(APIView):

@@ -482,3 +482,62 @@ def test_each_terminal_is_throttled_on_its_own(pos, other_pos, monkeypatch):
     assert statuses == [404, 404, 404, 429]
     assert pos.get("/api/v1/members/NOPE/balance").json()["error"]["code"] == "throttled"
     assert other_pos.get("/api/v1/members/NOPE/balance").status_code == 404
+
+
+def test_a_throttled_terminal_is_told_when_its_window_ends(pos, monkeypatch):
+    from django.core.cache import cache
+
+    from points.api import TerminalRateThrottle
+
+    cache.clear()
+    monkeypatch.setattr(TerminalRateThrottle, "THROTTLE_RATES", {"terminal": "2/min"})
+    for _ in range(2):
+        assert pos.get("/api/v1/members/NOPE/balance").status_code == 404
+    response = pos.get("/api/v1/members/NOPE/balance")
+    assert response.status_code == 429
+    seconds = int(response.json()["error"]["message"].split("retry in ")[1].split(" ")[0])
+    assert 1 <= seconds <= 60
+
+
+def _cache_is_redis() -> bool:
+    from django.conf import settings
+
+    return settings.CACHES["default"]["BACKEND"].endswith(".RedisCache")
+
+
+@pytest.mark.skipif(not _cache_is_redis(), reason="the counter is Redis's; locmem uses DRF's")
+class TestThrottleCounterOnRedis:
+    def key(self):
+        from django.core.cache import cache
+
+        cache.clear()
+        return cache.make_and_validate_key("throttle_test_counter")
+
+    def test_concurrent_requests_are_all_counted(self):
+        """DRF's history is read, changed and written back: two workers can both read n and
+        both write n + 1. The counter is one atomic script call: 8 threads, 200 distinct
+        counts."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from django.core.cache import cache
+
+        from points.api import _count_in_window
+
+        key = self.key()
+        with ThreadPoolExecutor(8) as pool:
+            counts = list(pool.map(lambda _: _count_in_window(cache, key, 60)[0], range(200)))
+        assert sorted(counts) == list(range(1, 201))
+
+    def test_the_window_opens_with_the_first_request_and_always_expires(self):
+        from django.core.cache import cache
+
+        from points.api import _count_in_window
+
+        key = self.key()
+        assert _count_in_window(cache, key, 60) == (1, 60)
+        count, ttl = _count_in_window(cache, key, 60)
+        assert count == 2 and 0 < ttl <= 60
+        client = cache._cache.get_client(key, write=True)
+        client.set(key, 7)  # a counter that lost its expiry (say, restored by hand)
+        assert _count_in_window(cache, key, 30) == (8, 30)
+        assert 0 < client.ttl(key) <= 30
