@@ -43,6 +43,7 @@ from points.statements import (
     json_row,
     quote,
     to_json,
+    unsaved,
 )
 
 # Sentinel: "compute the expiry from POINTS_EXPIRY_MONTHS".
@@ -433,7 +434,8 @@ def _new_transaction(
     reverses,
     created_at,
 ) -> LedgerTransaction:
-    return LedgerTransaction(
+    return unsaved(
+        LedgerTransaction,
         kind=kind,
         idempotency_key=idempotency_key,
         merchant=merchant,
@@ -637,12 +639,16 @@ SELECT (SELECT COUNT(*) FROM posted),
 """
 
 
+# `Kind.values` builds its list on every call; every posting asks.
+_KINDS = frozenset(LedgerTransaction.Kind.values)
+
+
 def _validate(
     *, kind: str, idempotency_key: str, postings: Sequence[Posting], by_code: bool = False
 ) -> None:
     """Refuse a malformed posting. With `by_code` (the one-statement credit), an unsaved
     account named by its code stands for the saved one."""
-    if kind not in LedgerTransaction.Kind.values:
+    if kind not in _KINDS:
         raise InvalidPosting(f"Unknown transaction kind {kind!r}.")
     if not idempotency_key or len(idempotency_key) > 200:
         raise InvalidPosting("An idempotency key of 1 to 200 characters is required.")

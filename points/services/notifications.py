@@ -14,7 +14,7 @@ from django.template.loader import render_to_string, select_template
 from django.utils import timezone
 
 from points.models import Member, Notification
-from points.statements import AttachedWrite, from_json_row, insert_fields, json_row
+from points.statements import AttachedWrite, from_json_row, insert_fields, json_row, unsaved
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,8 @@ def queue_notification_email(notification_id: int) -> bool:
 
 def _inbox_row(*, member: Member, kind: str, title: str, body: str, link: str, dedupe_key=None):
     email = member.user.email if member.user_id else ""
-    return Notification(
+    return unsaved(
+        Notification,
         member=member,
         kind=kind,
         title=title[:200],

@@ -54,6 +54,7 @@ from points.statements import (
     new_row,
     quote,
     to_json,
+    unsaved,
 )
 
 
@@ -233,7 +234,8 @@ def purchase_record(
         campaigns=campaign_rules(merchant, on),
         on=on,
     )
-    purchase = Purchase(
+    purchase = unsaved(
+        Purchase,
         merchant=merchant,
         store=store or (terminal.store if terminal else None),
         terminal=terminal,
@@ -326,7 +328,7 @@ def _record_at_once(purchase: Purchase, lines: list[dict], *, earned, actor: str
         return False
     member, merchant = purchase.member, purchase.merchant
     accounts = {  # named by their codes: the statement finds them, no read needed first
-        kind: Account(code=member_account_code(member.pk, kind), kind=kind, member_id=member.pk)
+        kind: unsaved(Account, code=member_account_code(member.pk, kind), kind=kind, member=member)
         for kind in Account.MEMBER_KINDS
     }
     notification, notify = _points_earned_notification(
