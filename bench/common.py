@@ -49,6 +49,25 @@ def create_database(name: str, template: str | None = None) -> None:
     admin(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
 
 
+# Set by `bench.run` for its children: a database it has migrated once, which each
+# benchmark copies (CREATE DATABASE ... TEMPLATE: a file copy) instead of migrating its own.
+SCHEMA_TEMPLATE_ENV = "BENCH_SCHEMA_TEMPLATE"
+
+
+def create_schema_database(name: str) -> None:
+    """Create `name` for a benchmark: a copy of the run's migrated schema when there is one
+    (then `migrate_schema` does nothing), else empty."""
+    create_database(name, template=os.environ.get(SCHEMA_TEMPLATE_ENV))
+
+
+def migrate_schema() -> None:
+    """Migrate Django's database, unless `create_schema_database` copied a migrated one."""
+    if not os.environ.get(SCHEMA_TEMPLATE_ENV):
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+
+
 def drop_database(name: str) -> None:
     admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -124,7 +143,7 @@ def online_database(what: str) -> Iterator[dict]:
     from bench import online
 
     db = f"jifen_bench_profile_{what}_{os.getpid()}"
-    create_database(db)
+    create_schema_database(db)
     try:
         yield online.setup(db, online.Scale(quick=True))
     finally:

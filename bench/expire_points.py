@@ -28,24 +28,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import Result, log, median, server_url, write_results  # noqa: E402
+from bench.common import (  # noqa: E402
+    Result,
+    create_database,
+    create_schema_database,
+    drop_database,
+    log,
+    median,
+    migrate_schema,
+    server_url,
+    write_results,
+)
 
 TARGET = 0.2
-
-
-def admin(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(server_url("postgres"), autocommit=True) as conn:
-        conn.execute(sql)
-
-
-def drop(name: str) -> None:
-    admin(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
-    )
-    admin(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 GENERATE = [
@@ -102,7 +97,7 @@ def measure(
     os.environ["DATABASE_URL"] = server_url(template)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
     os.environ.pop("CELERY_BROKER_URL", None)  # eager: the bench needs no worker
-    admin(f'CREATE DATABASE "{template}"')
+    create_schema_database(template)
     copies: list[str] = []
     ours, baseline = [], []
     try:
@@ -110,7 +105,6 @@ def measure(
 
         django.setup()
         import psycopg
-        from django.core.management import call_command
         from django.db import connection, connections
         from django.utils import timezone
 
@@ -119,7 +113,7 @@ def measure(
         from points.services.expiry import points_expire_due
 
         started = time.monotonic()
-        call_command("migrate", verbosity=0)
+        migrate_schema()
         now = timezone.now()
         issuer = issuance_account()
         expiry_account()
@@ -138,7 +132,7 @@ def measure(
         for repetition in range(repetitions + 1):
             ours_db, baseline_db = f"{template}_ours{repetition}", f"{template}_base{repetition}"
             for name in (ours_db, baseline_db):
-                admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+                create_database(name, template=template)
                 copies.append(name)
             with psycopg.connect(server_url(baseline_db)) as conn:
                 t0 = time.perf_counter()
@@ -165,7 +159,7 @@ def measure(
                 log("expire_points: ledger_verify clean")
             connections.close_all()
             for name in (ours_db, baseline_db):
-                drop(name)
+                drop_database(name)
                 copies.remove(name)
             if repetition == 0:
                 continue
@@ -178,7 +172,7 @@ def measure(
     finally:
         if not os.environ.get("BENCH_KEEP"):  # BENCH_KEEP=1 leaves them for EXPLAIN
             for name in (*copies, template):
-                drop(name)
+                drop_database(name)
     return Result(
         name="expire_points",
         ours=median(ours),

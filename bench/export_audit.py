@@ -31,9 +31,10 @@ sys.path.insert(0, str(ROOT))
 from bench.common import (  # noqa: E402
     RESULTS,
     Result,
-    create_database,
+    create_schema_database,
     drop_database,
     log,
+    migrate_schema,
     repeat,
     server_url,
     write_results,
@@ -148,7 +149,7 @@ def run_copy(filters) -> tuple[float, int]:
 def measure(*, rows: int, repetitions: int = 3) -> Result:
     """Fill a throw-away database with `rows` entries; medians of `repetitions` of each side
     after an uncounted warm-up of each, interleaved."""
-    create_database(DB_NAME)
+    create_schema_database(DB_NAME)
     try:
         os.environ["DATABASE_URL"] = server_url(DB_NAME)
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
@@ -156,13 +157,12 @@ def measure(*, rows: int, repetitions: int = 3) -> Result:
         import django
 
         django.setup()
-        from django.core.management import call_command
         from django.db import connection
         from django.utils import timezone
 
         from reports.audit import audit_filters
 
-        call_command("migrate", verbosity=0)
+        migrate_schema()
         started = time.perf_counter()
         fill(rows)
         log(f"export_audit: filled {rows:,} entries in {time.perf_counter() - started:.1f} s")

@@ -34,9 +34,11 @@ from bench.common import (  # noqa: E402
     RESULTS,
     Result,
     create_database,
+    create_schema_database,
     drop_database,
     log,
     median,
+    migrate_schema,
     server_url,
     write_results,
 )
@@ -215,17 +217,16 @@ def measure(*, rows: int, members: int, repetitions: int = 3) -> Result:
     (1 % of the rows, at least 1,000) goes first and is not counted.
     """
     template = f"jifen_bench_import_{os.getpid()}"
-    create_database(template)
+    create_schema_database(template)
     copies: list[str] = []
     try:
         setup_django(template)
-        from django.core.management import call_command
         from django.db import connection
 
         from points.selectors import ledger_verify
         from points.services.imports import purchases_import
 
-        call_command("migrate", verbosity=0)
+        migrate_schema()
         member_nos, merchants = create_catalogue(members)
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE")

@@ -43,10 +43,11 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402
     Result,
-    create_database,
+    create_schema_database,
     drop_database,
     load_average,
     log,
+    migrate_schema,
     repeat,
     server_url,
 )
@@ -90,7 +91,6 @@ def setup(db: str, scale: Scale) -> dict:
     import django
 
     django.setup()
-    from django.core.management import call_command
     from django.db import connection
     from django.utils import timezone
 
@@ -101,7 +101,7 @@ def setup(db: str, scale: Scale) -> dict:
     from redemption.models import Reward
 
     started = time.monotonic()
-    call_command("migrate", verbosity=0)
+    migrate_schema()
     member_nos, merchants = create_catalogue(scale.members)
     now = timezone.now()
     dashboard_member_no = member_nos[0]
@@ -657,7 +657,7 @@ def measure(*, quick: bool, only: list[str]) -> list[Result]:
     wanted = [name for name in only if name in BENCHMARKS]
     scale = Scale(quick)
     db = f"jifen_bench_online_{os.getpid()}"
-    create_database(db)
+    create_schema_database(db)
     results: list[Result] = []
     server = None
     try:

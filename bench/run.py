@@ -19,12 +19,22 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import RESULTS, load_average, log, server_base  # noqa: E402
+from bench.common import (  # noqa: E402
+    RESULTS,
+    SCHEMA_TEMPLATE_ENV,
+    create_database,
+    drop_database,
+    load_average,
+    log,
+    server_base,
+    server_url,
+)
 
 # name -> (group, full size, quick size). A group is one child process.
 SIZES = {
@@ -87,6 +97,30 @@ def run_group(group: str, quick: bool, only: list[str]) -> tuple[list[dict], str
         out.unlink(missing_ok=True)
 
 
+@contextmanager
+def migrated_schema():
+    """Migrate one database for the whole run; each benchmark copies it (see
+    `bench.common.create_schema_database`) instead of running the migrations again."""
+    template = f"jifen_bench_schema_{os.getpid()}"
+    create_database(template)
+    try:
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--verbosity", "0"],
+            cwd=ROOT,
+            env=dict(
+                os.environ,
+                DATABASE_URL=server_url(template),
+                DJANGO_SETTINGS_MODULE="bench.settings",
+            ),
+            check=True,
+        )
+        os.environ[SCHEMA_TEMPLATE_ENV] = template
+        yield
+    finally:
+        os.environ.pop(SCHEMA_TEMPLATE_ENV, None)
+        drop_database(template)
+
+
 def fmt(value: float) -> str:
     return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
 
@@ -144,16 +178,17 @@ def main() -> int:
     )
     rows: list[dict] = []
     groups = list(dict.fromkeys(SIZES[name][0] for name in ORDER if name in only))
-    for group in groups:
-        names = [name for name in ORDER if name in only and SIZES[name][0] == group]
-        found, error = run_group(group, args.quick, names)
-        by_name = {row["name"]: row for row in found}
-        for name in names:
-            row = by_name.get(name)
-            if row is None:
-                row = {"name": name, "error": f"did not run ({error or 'no result'})"}
-            row.setdefault("target", None)
-            rows.append(row)
+    with migrated_schema():
+        for group in groups:
+            names = [name for name in ORDER if name in only and SIZES[name][0] == group]
+            found, error = run_group(group, args.quick, names)
+            by_name = {row["name"]: row for row in found}
+            for name in names:
+                row = by_name.get(name)
+                if row is None:
+                    row = {"name": name, "error": f"did not run ({error or 'no result'})"}
+                row.setdefault("target", None)
+                rows.append(row)
     rows.sort(key=lambda row: ORDER.index(row["name"]))
     elapsed = time.monotonic() - started
     scale = "quick" if args.quick else "full"
