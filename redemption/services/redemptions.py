@@ -16,7 +16,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -124,16 +124,57 @@ def reward_redeem(
     quantity = _validated_quantity(quantity)
     key = _validated_key(idempotency_key)
     now = now or timezone.now()
+    # Unlimited stock: the reward is only share-locked, so its redemptions run side by side.
+    # Limited stock: locked for update, one at a time, as taking stock needs. Should the
+    # stock turn out limited under a share lock (just changed), start again for update
+    # rather than upgrade the lock (which deadlocks against a waiting cancel or edit).
+    exclusive = reward.stock is not None
+    while True:
+        try:
+            return _redeem(
+                member=member,
+                reward_id=reward.pk,
+                quantity=quantity,
+                key=key,
+                actor=actor,
+                now=now,
+                offer=offer,
+                exclusive=exclusive,
+            )
+        except _StockNowLimited:
+            exclusive = True
+
+
+class _StockNowLimited(Exception):
+    """The reward's stock is limited after all: nothing was written; lock it for update."""
+
+
+def _locked_reward(pk: int, *, exclusive: bool) -> Reward | None:
+    """The reward locked FOR UPDATE, or FOR KEY SHARE: it cannot be deleted or re-keyed
+    meanwhile, and other redemptions of it go on (PostgreSQL; SQLite has one writer)."""
+    if exclusive or connection.vendor != "postgresql":
+        # of=self: the model orders by merchant, a join that would lock the merchant row too
+        # (every purchase there then waits for this redemption; it deadlocked with earns).
+        return Reward.objects.select_for_update(of=("self",)).filter(pk=pk).first()
+    table = connection.ops.quote_name(Reward._meta.db_table)
+    found = Reward.objects.raw(f"SELECT * FROM {table} WHERE id = %s FOR KEY SHARE", [pk])
+    return next(iter(found), None)
+
+
+def _redeem(*, member, reward_id, quantity, key, actor, now, offer, exclusive) -> Redemption:
     with transaction.atomic(durable=True):
         existing = Redemption.objects.filter(member=member, idempotency_key=key).first()
         if existing is not None:
             return _replayed(existing)
-        # of=self: the model orders by merchant, a join that would lock the merchant row too
-        # (every purchase there then waits for this redemption; it deadlocked with earns).
-        locked = Reward.objects.select_for_update(of=("self",)).filter(pk=reward.pk).first()
+        locked = _locked_reward(reward_id, exclusive=exclusive)
         if locked is None:
             raise RewardNotAvailable()
-        # A concurrent duplicate may have committed while we waited for the reward's lock.
+        if locked.stock is not None and not exclusive:
+            raise _StockNowLimited()
+        # The member's account lock orders this member's redemptions (and earns): the
+        # duplicate check, the per-member limit and the balance below see each other's work.
+        account = Account.objects.select_for_update().get(member=member, kind=Account.Kind.STANDARD)
+        # A concurrent duplicate may have committed while we waited for a lock.
         existing = Redemption.objects.filter(member=member, idempotency_key=key).first()
         if existing is not None:
             return _replayed(existing)
@@ -162,7 +203,6 @@ def reward_redeem(
                     _("Each member may hold at most %(limit)s of this reward; you have %(held)s.")
                     % {"limit": locked.per_member_limit, "held": held}
                 )
-        account = Account.objects.select_for_update().get(member=member, kind=Account.Kind.STANDARD)
         if account.balance < 0:
             raise NegativeBalance()
         price = offer.as_price() if offer is not None else reward_price(locked, on=pricing_day(now))

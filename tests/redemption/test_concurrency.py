@@ -129,3 +129,127 @@ def test_concurrent_redeems_and_cancels_keep_stock_and_ledger_consistent(
     held = Redemption.objects.exclude(status="cancelled").count()
     assert reward.stock + held == 10
     ledger_ok()
+
+
+def test_redemptions_of_an_unlimited_reward_do_not_queue_behind_each_other(
+    transactional_db, make_member, issuer, make_reward, ledger_ok
+):
+    """A popular reward: one member's redemption is stuck (another connection holds their
+    account) while it holds its lock on the reward; another member's redemption of the same
+    reward still goes through. (Locked for update, the reward made everyone wait.)"""
+    import psycopg
+    from django.db import connection
+
+    first, second = make_member(), make_member()
+    for member in (first, second):
+        earn(member, issuer, 1000)
+    reward = make_reward(points_price=500, stock=None)
+    account = Account.objects.get(member=first, kind="standard")
+    settings = connection.settings_dict
+    holder = psycopg.connect(
+        dbname=settings["NAME"],
+        host=settings["HOST"],
+        port=settings["PORT"] or 5432,
+        user=settings["USER"],
+        password=settings["PASSWORD"],
+    )
+    outcomes = {}
+
+    def stuck_redeemer(_n):
+        try:
+            reward_redeem(member=first, reward=reward, quantity=1, idempotency_key="stuck")
+            outcomes["first"] = "ok"
+        except Exception as error:  # noqa: BLE001
+            outcomes["first"] = repr(error)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=stuck_redeemer, args=(0,))
+    try:
+        holder.execute("SELECT 1 FROM points_account WHERE id = %s FOR UPDATE", [account.pk])
+        thread.start()
+        waiting = 0
+        for _ in range(200):  # until the first redemption waits for the account lock
+            holder.execute("SELECT pg_stat_clear_snapshot()")  # fresh, not the transaction's
+            waiting = holder.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()"
+            ).fetchone()[0]
+            if waiting:
+                break
+            threading.Event().wait(0.05)
+        assert waiting == 1
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '5s'")  # fail, not hang, if it queues
+        reward_redeem(member=second, reward=reward, quantity=1, idempotency_key="free")
+    finally:
+        holder.rollback()
+        holder.close()
+        thread.join(30)
+    assert outcomes == {"first": "ok"}
+    assert Redemption.objects.filter(reward=reward).count() == 2
+    ledger_ok()
+
+
+def test_one_member_racing_for_an_unlimited_reward_gets_only_what_they_may_and_can_pay(
+    transactional_db, make_member, issuer, make_reward, ledger_ok
+):
+    """Without a stock to lock, the member's account orders their redemptions: 10 threads,
+    different keys; a limit of 3 per member and points for only 2."""
+    from redemption.services.errors import InsufficientPoints, LimitReached
+
+    member = make_member()
+    earn(member, issuer, 1100)
+    reward = make_reward(points_price=500, stock=None, per_member_limit=3)
+    start = threading.Barrier(10)
+    outcomes = []
+
+    def redeemer(n):
+        try:
+            start.wait(30)
+            reward_redeem(member=member, reward=reward, quantity=1, idempotency_key=f"k{n}")
+            outcomes.append("ok")
+        except (InsufficientPoints, LimitReached) as refused:
+            outcomes.append(type(refused).__name__)
+        except Exception as error:  # noqa: BLE001
+            outcomes.append(repr(error))
+        finally:
+            connections.close_all()
+
+    run_threads(redeemer, 10)
+
+    assert sorted(outcomes) == ["InsufficientPoints"] * 8 + ["ok"] * 2
+    assert Account.objects.get(member=member, kind="standard").balance == 100
+    reward.refresh_from_db()
+    assert reward.stock is None
+    ledger_ok()
+
+
+def test_a_per_member_limit_holds_under_a_race_on_an_unlimited_reward(
+    transactional_db, make_member, issuer, make_reward, ledger_ok
+):
+    from redemption.services.errors import LimitReached
+
+    member = make_member()
+    earn(member, issuer, 10_000)
+    reward = make_reward(points_price=500, stock=None, per_member_limit=3)
+    start = threading.Barrier(10)
+    outcomes = []
+
+    def redeemer(n):
+        try:
+            start.wait(30)
+            reward_redeem(member=member, reward=reward, quantity=1, idempotency_key=f"k{n}")
+            outcomes.append("ok")
+        except LimitReached:
+            outcomes.append("limit")
+        except Exception as error:  # noqa: BLE001
+            outcomes.append(repr(error))
+        finally:
+            connections.close_all()
+
+    run_threads(redeemer, 10)
+
+    assert sorted(outcomes) == ["limit"] * 7 + ["ok"] * 3
+    assert Redemption.objects.filter(member=member).count() == 3
+    ledger_ok()

@@ -364,3 +364,25 @@ def test_a_full_discount_redeems_for_zero_points_without_a_ledger_posting(
     assert (redemption.points_total, redemption.ledger_transaction) == (0, None)
     assert Account.objects.get(pk=standard(member).pk).balance == 0
     ledger_ok()
+
+
+def test_a_stock_limited_since_the_reward_was_read_is_still_taken(funded_member, make_reward):
+    """The caller's copy says unlimited (a share lock would do); the row now has a stock:
+    the redemption starts again with the reward locked for update, and takes its unit."""
+    member = funded_member(points=1000)
+    reward = make_reward(points_price=500, stock=None)
+    Reward.objects.filter(pk=reward.pk).update(stock=3)
+    reward_redeem(member=member, reward=reward, quantity=1, idempotency_key="k")
+    assert Reward.objects.get(pk=reward.pk).stock == 2
+    assert Redemption.objects.filter(member=member).count() == 1
+    assert Account.objects.get(member=member, kind="standard").balance == 500
+
+
+def test_a_stock_sold_out_since_the_reward_was_read_is_refused(funded_member, make_reward):
+    member = funded_member(points=1000)
+    reward = make_reward(points_price=500, stock=None)
+    Reward.objects.filter(pk=reward.pk).update(stock=0)
+    with pytest.raises(OutOfStock):
+        reward_redeem(member=member, reward=reward, quantity=1, idempotency_key="k")
+    assert not Redemption.objects.filter(member=member).exists()
+    assert Account.objects.get(member=member, kind="standard").balance == 1000
