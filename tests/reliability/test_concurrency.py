@@ -256,10 +256,12 @@ class _NotInAtomic:
     in_atomic_block = False
 
 
-def test_redeeming_locks_the_reward_row_only_not_its_merchant(db, make_member, merchant):
+@pytest.mark.parametrize("stock", [None, 5])
+def test_redeeming_locks_the_reward_row_only_not_its_merchant(db, make_member, merchant, stock):
     """Regression: `Reward` orders by merchant, so a plain SELECT ... FOR UPDATE joined and
     locked the merchant row; every earn at that merchant then waited at COMMIT (its foreign
-    key check) for the redemption, which waited for the earn's account: a deadlock."""
+    key check) for the redemption, which waited for the earn's account: a deadlock. A
+    limited stock locks the reward row for update; an unlimited one share-locks it alone."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -267,10 +269,18 @@ def test_redeeming_locks_the_reward_row_only_not_its_merchant(db, make_member, m
 
     member = make_member()
     earn(member, issuance_account(merchant), 500)
-    reward = reward_create(merchant=merchant, title="Pen", points_price=100, face_value_fen=800)
+    reward = reward_create(
+        merchant=merchant, title="Pen", points_price=100, face_value_fen=800, stock=stock
+    )
     with CaptureQueriesContext(connection) as queries:
         reward_redeem(member=member, reward=reward, quantity=1, idempotency_key="lock-1")
     locks = [
-        q["sql"] for q in queries if "FOR UPDATE" in q["sql"] and "redemption_reward" in q["sql"]
+        q["sql"]
+        for q in queries
+        if ("FOR UPDATE" in q["sql"] or "FOR KEY SHARE" in q["sql"])
+        and "redemption_reward" in q["sql"]
     ]
-    assert locks and all('FOR UPDATE OF "redemption_reward"' in sql for sql in locks), locks
+    expected = 'FOR UPDATE OF "redemption_reward"' if stock else "FOR KEY SHARE"
+    assert locks and all(expected in sql for sql in locks), locks
+    # FOR UPDATE OF names the one table it locks; FOR KEY SHARE locks all it reads.
+    assert not any("merchants_merchant" in sql for sql in locks if "KEY SHARE" in sql), locks
