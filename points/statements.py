@@ -107,11 +107,11 @@ def _init_layout(model: type[models.Model]) -> tuple:
 
 
 def unsaved(model: type[models.Model], **values) -> models.Model:
-    """A new, unsaved `model(**values)` for the earn path, built as the ORM builds a loaded
-    one but without `Model.__init__`, whose descriptor call and dictionary lookups per field
-    cost more, there, than the database's work for the row. Related objects (`member=`) are
+    """A new, unsaved `model(**values)` for the earn path, without `Model.__init__` and its
+    descriptor call and dictionary lookups per field: 12 instead of 29 µs for a purchase,
+    about 50 µs per purchase in all (bench/README.md). Related objects (`member=`) are
     cached as the ORM caches them; ids (`member_id=`) work too; every other field gets its
-    default. Not for models with init signal receivers (refused)."""
+    default. Not for models with init signal receivers (refused, checked once per model)."""
     state, related = {}, []
     for attname, name, f in _init_layout(model):
         if name != attname and name in values:
