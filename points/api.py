@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.redis import RedisCache
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.http import JsonResponse
@@ -199,11 +200,14 @@ return {count, ttl}
 
 
 class TerminalRateThrottle(SimpleRateThrottle):
-    """At most `POS_THROTTLE_RATE` requests per terminal.
+    """`POS_THROTTLE_RATE` requests per terminal.
 
-    On Redis, a counter per terminal and window (one script call: atomic across workers and
-    one round trip, where DRF's read-modify-write of a list of timestamps takes two and may
-    lose a concurrent request's count). Other caches (the SQLite default) use DRF's history.
+    On Redis, a counter per terminal and fixed window (one script call: atomic across
+    workers and one round trip, where DRF's read-modify-write of a list of timestamps takes
+    two and may lose a concurrent request's count); like any fixed window it lets up to
+    twice the rate through across a window's end. Its key is not DRF's, so workers of the
+    previous release (DRF's list under DRF's key) and of this one do not trip each other up
+    during a rolling deploy. Other caches (the local-memory default) use DRF's history.
     """
 
     scope = "terminal"
@@ -214,10 +218,11 @@ class TerminalRateThrottle(SimpleRateThrottle):
 
     def allow_request(self, request, view):
         try:
-            if self.rate is None or not isinstance(self.cache, RedisCache):
+            backend = caches[DEFAULT_CACHE_ALIAS]  # `self.cache` is a proxy to it
+            if self.rate is None or not isinstance(backend, RedisCache):
                 return super().allow_request(request, view)
-            key = self.cache.make_and_validate_key(self.get_cache_key(request, view))
-            count, ttl = _count_in_window(self.cache, key, self.duration)
+            key = backend.make_and_validate_key(f"window_{self.get_cache_key(request, view)}")
+            count, ttl = _count_in_window(backend, key, self.duration)
         except Exception as error:  # noqa: BLE001 - the cache (Redis) is down: fail open
             logger.warning("Throttle cache unavailable, request allowed: %s", error)
             return True

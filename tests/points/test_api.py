@@ -499,6 +499,10 @@ def test_a_throttled_terminal_is_told_when_its_window_ends(pos, monkeypatch):
     assert 1 <= seconds <= 60
 
 
+def _took_too_long(signum, frame):
+    raise TimeoutError("the request waited on Redis for over 10 s")
+
+
 def _cache_is_redis() -> bool:
     from django.conf import settings
 
@@ -512,6 +516,72 @@ class TestThrottleCounterOnRedis:
 
         cache.clear()
         return cache.make_and_validate_key("throttle_test_counter")
+
+    def test_the_api_counts_each_request_in_the_window_counter(self, pos, monkeypatch):
+        """Through the view: the counter is what the throttle reads and writes (DRF's list
+        of timestamps is not stored at all), one atomic script call per request."""
+        from django.core.cache import caches
+
+        from points.api import TerminalRateThrottle
+
+        monkeypatch.setattr(TerminalRateThrottle, "THROTTLE_RATES", {"terminal": "3/min"})
+        backend = caches["default"]
+        backend.clear()
+        statuses = [pos.get("/api/v1/members/NOPE/balance").status_code for _ in range(4)]
+        assert statuses == [404, 404, 404, 429]
+        client = backend._cache.get_client(write=True)
+        stored = {key.decode(): client.get(key) for key in client.keys("*throttle*")}
+        assert len(stored) == 1, stored
+        ((key, value),) = stored.items()
+        assert "window_throttle_terminal_" in key and value == b"4"
+        assert 0 < client.ttl(key) <= 60
+
+    def test_the_api_lets_requests_through_when_redis_is_down(self, pos, monkeypatch):
+        from django.core.cache import caches
+        from django.core.cache.backends.redis import RedisCache
+
+        from points.api import TerminalRateThrottle
+
+        monkeypatch.setattr(TerminalRateThrottle, "THROTTLE_RATES", {"terminal": "1/min"})
+        nowhere = RedisCache("redis://127.0.0.1:1/0", {})  # nothing listens on port 1
+        monkeypatch.setitem(caches._connections.__dict__, "default", nowhere)
+        assert caches["default"] is nowhere
+        statuses = [pos.get("/api/v1/members/NOPE/balance").status_code for _ in range(3)]
+        assert statuses == [404, 404, 404]  # failed open: not throttled, never a 500
+
+    def test_a_redis_that_hangs_delays_a_request_by_its_timeout_only(self, pos, monkeypatch):
+        """It accepts the connection and never answers: the configured socket timeout ends
+        the wait and the throttle fails open."""
+        import signal
+        import socket
+        import time
+
+        from django.conf import settings
+        from django.core.cache import caches
+        from django.core.cache.backends.redis import RedisCache
+
+        from points.api import TerminalRateThrottle
+
+        monkeypatch.setattr(TerminalRateThrottle, "THROTTLE_RATES", {"terminal": "1/min"})
+        with socket.socket() as silent:
+            silent.bind(("127.0.0.1", 0))
+            silent.listen(8)  # connections complete in the kernel; nothing ever replies
+            port = silent.getsockname()[1]
+            options = settings.CACHES["default"]["OPTIONS"]
+            hung = RedisCache(f"redis://127.0.0.1:{port}/0", {"OPTIONS": options})
+            monkeypatch.setitem(caches._connections.__dict__, "default", hung)
+            started = time.monotonic()
+            # Without a timeout this would wait for ever: the alarm turns that into a failure.
+            previous = signal.signal(signal.SIGALRM, _took_too_long)
+            signal.alarm(10)
+            try:
+                response = pos.get("/api/v1/members/NOPE/balance")
+            finally:
+                signal.alarm(0)
+                signal.signal(signal.SIGALRM, previous)
+            took = time.monotonic() - started
+        assert response.status_code == 404
+        assert took < 3, f"a hung Redis held the request for {took:.1f} s"
 
     def test_concurrent_requests_are_all_counted(self):
         """DRF's history is read, changed and written back: two workers can both read n and
