@@ -1,8 +1,9 @@
 """Redeeming rewards, fulfilling and cancelling redemptions, using vouchers.
 
-Lock order, everywhere: the reward row, then the redemption row (or the win-back offer being
-used), then the member's standard account (the ledger locks it again, harmlessly, in the
-same transaction). Points move only through `points.services.ledger.ledger_post`:
+Lock order, everywhere: the reward row (for update when its stock is limited, else
+FOR KEY SHARE: `_under_reward_lock`), then the redemption row, then the member's standard
+account (the ledger locks it again, harmlessly, in the same transaction), then the win-back
+offer being used. Points move only through `points.services.ledger.ledger_post`:
 
 * redeem: member standard −P, `redemption:<merchant>` +P (kind "redeem");
 * member or merchant cancel: the exact reverse, `reverses=` the redeem transaction, which
@@ -124,41 +125,55 @@ def reward_redeem(
     quantity = _validated_quantity(quantity)
     key = _validated_key(idempotency_key)
     now = now or timezone.now()
-    # Unlimited stock: the reward is only share-locked, so its redemptions run side by side.
-    # Limited stock: locked for update, one at a time, as taking stock needs. Should the
-    # stock turn out limited under a share lock (just changed), start again for update
-    # rather than upgrade the lock (which deadlocks against a waiting cancel or edit).
-    exclusive = reward.stock is not None
-    while True:
-        try:
-            return _redeem(
-                member=member,
-                reward_id=reward.pk,
-                quantity=quantity,
-                key=key,
-                actor=actor,
-                now=now,
-                offer=offer,
-                exclusive=exclusive,
-            )
-        except _StockNowLimited:
-            exclusive = True
+    return _under_reward_lock(
+        reward.stock,
+        lambda exclusive: _redeem(
+            member=member,
+            reward_id=reward.pk,
+            quantity=quantity,
+            key=key,
+            actor=actor,
+            now=now,
+            offer=offer,
+            exclusive=exclusive,
+        ),
+    )
 
 
 class _StockNowLimited(Exception):
     """The reward's stock is limited after all: nothing was written; lock it for update."""
 
 
+def _under_reward_lock(stock_hint: int | None, attempt):
+    """`attempt(exclusive)`, a whole transaction that locks the reward with `_locked_reward`.
+
+    Unlimited stock: the reward is only share-locked, so redemptions and cancels of a
+    popular reward run side by side. Limited stock: locked for update, one at a time, as
+    taking or giving back stock needs. Should the stock turn out limited under a share lock
+    (it just changed), the attempt is rolled back and made again for update, rather than
+    the lock upgraded (which deadlocks against a waiting edit)."""
+    exclusive = stock_hint is not None
+    while True:
+        try:
+            return attempt(exclusive)
+        except _StockNowLimited:
+            exclusive = True
+
+
 def _locked_reward(pk: int, *, exclusive: bool) -> Reward | None:
-    """The reward locked FOR UPDATE, or FOR KEY SHARE: it cannot be deleted or re-keyed
-    meanwhile, and other redemptions of it go on (PostgreSQL; SQLite has one writer)."""
+    """The reward locked FOR UPDATE, or FOR KEY SHARE (it cannot be deleted or re-keyed
+    meanwhile; PostgreSQL only, SQLite has one writer anyway). Raises `_StockNowLimited` for
+    a limited stock under a share lock."""
     if exclusive or connection.vendor != "postgresql":
         # of=self: the model orders by merchant, a join that would lock the merchant row too
         # (every purchase there then waits for this redemption; it deadlocked with earns).
         return Reward.objects.select_for_update(of=("self",)).filter(pk=pk).first()
     table = connection.ops.quote_name(Reward._meta.db_table)
     found = Reward.objects.raw(f"SELECT * FROM {table} WHERE id = %s FOR KEY SHARE", [pk])
-    return next(iter(found), None)
+    reward = next(iter(found), None)
+    if reward is not None and reward.stock is not None:
+        raise _StockNowLimited()
+    return reward
 
 
 def _redeem(*, member, reward_id, quantity, key, actor, now, offer, exclusive) -> Redemption:
@@ -169,8 +184,6 @@ def _redeem(*, member, reward_id, quantity, key, actor, now, offer, exclusive) -
         locked = _locked_reward(reward_id, exclusive=exclusive)
         if locked is None:
             raise RewardNotAvailable()
-        if locked.stock is not None and not exclusive:
-            raise _StockNowLimited()
         # The member's account lock orders this member's redemptions (and earns): the
         # duplicate check, the per-member limit and the balance below see each other's work.
         account = Account.objects.select_for_update().get(member=member, kind=Account.Kind.STANDARD)
@@ -337,8 +350,26 @@ def compensation_points_for(points_total: int, percent: int) -> int:
 
 def _cancel(*, redemption, by, reason, actor, compensate, now) -> Redemption:
     now = now or timezone.now()
+    known = redemption.reward if Redemption.reward.is_cached(redemption) else None
+    return _under_reward_lock(
+        getattr(known, "stock", None),
+        lambda exclusive: _cancel_once(
+            redemption=redemption,
+            by=by,
+            reason=reason,
+            actor=actor,
+            compensate=compensate,
+            now=now,
+            exclusive=exclusive,
+        ),
+    )
+
+
+def _cancel_once(*, redemption, by, reason, actor, compensate, now, exclusive) -> Redemption:
     with transaction.atomic(durable=True):
-        reward = Reward.objects.select_for_update(of=("self",)).get(pk=redemption.reward_id)
+        reward = _locked_reward(redemption.reward_id, exclusive=exclusive)
+        if reward is None:  # protected by the redemption's foreign key: never, in practice
+            raise Reward.DoesNotExist()
         locked = (
             Redemption.objects.select_for_update(of=("self",))
             .select_related("merchant", "member", "ledger_transaction")

@@ -131,19 +131,24 @@ def test_concurrent_redeems_and_cancels_keep_stock_and_ledger_consistent(
     ledger_ok()
 
 
+@pytest.mark.parametrize("then", ["redeem", "cancel"])
 def test_redemptions_of_an_unlimited_reward_do_not_queue_behind_each_other(
-    transactional_db, make_member, issuer, make_reward, ledger_ok
+    transactional_db, make_member, issuer, make_reward, ledger_ok, then
 ):
     """A popular reward: one member's redemption is stuck (another connection holds their
     account) while it holds its lock on the reward; another member's redemption of the same
-    reward still goes through. (Locked for update, the reward made everyone wait.)"""
+    reward, or cancel of an earlier one, still goes through. (Locked for update, the reward
+    made everyone wait.)"""
     import psycopg
     from django.db import connection
+
+    from redemption.services.redemptions import redemption_cancel_by_member
 
     first, second = make_member(), make_member()
     for member in (first, second):
         earn(member, issuer, 1000)
     reward = make_reward(points_price=500, stock=None)
+    earlier = reward_redeem(member=second, reward=reward, quantity=1, idempotency_key="early")
     account = Account.objects.get(member=first, kind="standard")
     settings = connection.settings_dict
     holder = psycopg.connect(
@@ -181,13 +186,17 @@ def test_redemptions_of_an_unlimited_reward_do_not_queue_behind_each_other(
         assert waiting == 1
         with connection.cursor() as cursor:
             cursor.execute("SET lock_timeout = '5s'")  # fail, not hang, if it queues
-        reward_redeem(member=second, reward=reward, quantity=1, idempotency_key="free")
+        if then == "redeem":
+            reward_redeem(member=second, reward=reward, quantity=1, idempotency_key="free")
+        else:
+            redemption_cancel_by_member(redemption=earlier, member=second)
     finally:
         holder.rollback()
         holder.close()
         thread.join(30)
     assert outcomes == {"first": "ok"}
-    assert Redemption.objects.filter(reward=reward).count() == 2
+    kept = Redemption.objects.filter(reward=reward).exclude(status="cancelled").count()
+    assert kept == (3 if then == "redeem" else 1)
     ledger_ok()
 
 
