@@ -38,23 +38,23 @@ from bench.common import (  # noqa: E402
 
 # name -> (group, full size, quick size). A group is one child process.
 SIZES = {
-    "earn_service_1": ("online", "10 s per repetition", "0.5 s per repetition"),
-    "earn_service_4": ("online", "10 s per repetition", "0.5 s per repetition"),
-    "earn_http_4": ("online", "10 s per repetition", "0.5 s per repetition"),
-    "redeem_contended": ("online", "10 s per repetition", "0.5 s per repetition"),
+    "earn_service_1": ("online", "10 s per repetition", "0.4 s per repetition"),
+    "earn_service_4": ("online", "10 s per repetition", "0.4 s per repetition"),
+    "earn_http_4": ("online", "10 s per repetition", "0.4 s per repetition"),
+    "redeem_contended": ("online", "10 s per repetition", "0.4 s per repetition"),
     "import_purchases": (
         "import_purchases",
         {"rows": 1_000_000, "members": 50_000},
-        {"rows": 10_000, "members": 5_000},
+        {"rows": 10_000, "members": 2_000},
     ),
     "expire_points": (
         "expire_points",
         {"lots": 1_000_000, "members": 100_000},
         {"lots": 30_000, "members": 3_000},
     ),
-    "export_audit": ("export_audit", {"rows": 1_000_000}, {"rows": 100_000}),
-    "dashboard_page": ("online", "10 s per repetition", "0.5 s per repetition"),
-    "green_pdf": ("online", "10 s per repetition", "0.5 s per repetition"),
+    "export_audit": ("export_audit", {"rows": 1_000_000}, {"rows": 50_000}),
+    "dashboard_page": ("online", "10 s per repetition", "0.4 s per repetition"),
+    "green_pdf": ("online", "10 s per repetition", "0.4 s per repetition"),
 }
 ORDER = list(SIZES)
 
