@@ -142,6 +142,9 @@ AXES_COOLOFF_TIME = 1  # hours
 AXES_VERBOSE = False
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# How many proxies of our own stand before the app; X-Forwarded-For is trusted only
+# through them (config/client_ip.py). 0 = the header is ignored.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 # --- I18N -------------------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"
