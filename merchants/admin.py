@@ -38,7 +38,7 @@ class MerchantMembershipAdmin(MerchantScopedAdmin):
 
 @admin.register(Store)
 class StoreAdmin(MerchantScopedAdmin):
-    list_display = ("name", "merchant", "code", "address", "active")
+    list_display = ("name", "merchant", "code", "address", "opening_hours", "active")
     list_filter = ("active", "merchant")
     search_fields = ("name", "code", "address", "merchant__name")
     list_select_related = ("merchant",)

@@ -23,6 +23,15 @@ def seed_demo(context: dict) -> None:
         merchant=chenguang, code="main", defaults={"name": "晨光文具 旗舰店"}
     )
     Store.objects.get_or_create(merchant=greenleaf, code="main", defaults={"name": "绿叶生活 本店"})
+    # Where members can spend and collect (/stores/): filled in only where still empty.
+    for merchant, address, hours in (
+        (chenguang, "上海市徐汇区漕溪北路 88 号 1 楼", "每天 09:00-21:00"),
+        (greenleaf, "上海市徐汇区天钥桥路 123 号", "每天 08:00-22:00"),
+    ):
+        Store.objects.filter(merchant=merchant, code="main", address="").update(address=address)
+        Store.objects.filter(merchant=merchant, code="main", opening_hours="").update(
+            opening_hours=hours
+        )
     terminal = Terminal.objects.filter(key_hash=hash_api_key(DEMO_POS_KEY)).first()
     if terminal is None:
         terminal = Terminal(store=store, name="收银台 1")

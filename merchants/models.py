@@ -62,6 +62,12 @@ class Store(models.Model):
     name = models.CharField(_("name"), max_length=120)
     code = models.SlugField(_("code"), max_length=60)
     address = models.CharField(_("address"), max_length=255, blank=True)
+    opening_hours = models.CharField(
+        _("opening hours"),
+        max_length=120,
+        blank=True,
+        help_text=_("For example 09:00-21:00 daily."),
+    )
     active = models.BooleanField(_("active"), default=True)
 
     class Meta:

@@ -10,3 +10,7 @@ class PointsConfig(AppConfig):
         from points.services.catalog import connect_signals
 
         connect_signals()
+
+        from points.signals import connect_signals as connect_language_signals
+
+        connect_language_signals()

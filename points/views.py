@@ -65,6 +65,7 @@ def dashboard(request):
         "expiring": [] if never_expire else list(expiring_lots(standard)[:10]),
         "recent": recent_transactions(member),
         "sections": sections_for(member),
+        "banners": sections_for(member, placement="top"),
     }
     return render(request, "points/dashboard.html", context)
 

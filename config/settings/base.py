@@ -210,6 +210,16 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "redemption.tasks.send_winback_offers_task",
         "schedule": crontab(hour=10, minute=0),
     },
+    # Daily at 10:30: members hear of an exchange day EXCHANGE_DAY_NOTICE_DAYS days ahead.
+    "announce-exchange-days": {
+        "task": "redemption.tasks.announce_exchange_days_task",
+        "schedule": crontab(hour=10, minute=30),
+    },
+    # Daily at 08:00: each merchant's users get new and waiting redemptions by email.
+    "merchant-fulfilment-digest": {
+        "task": "redemption.tasks.send_merchant_digests_task",
+        "schedule": crontab(hour=8, minute=0),
+    },
 }
 
 # --- REST framework ---------------------------------------------------------------------
@@ -287,6 +297,10 @@ WIN_BACK_AFTER_DAYS = env.int("WIN_BACK_AFTER_DAYS", default=90)
 WIN_BACK_DISCOUNT_PERCENT = env.int("WIN_BACK_DISCOUNT_PERCENT", default=30)
 # How long an offer may be redeemed, from the moment it is made.
 WIN_BACK_OFFER_VALID_DAYS = env.int("WIN_BACK_OFFER_VALID_DAYS", default=30)
+# Members are told of a merchant's exchange day this many days ahead (1-28).
+EXCHANGE_DAY_NOTICE_DAYS = env.int("EXCHANGE_DAY_NOTICE_DAYS", default=3)
+if not 1 <= EXCHANGE_DAY_NOTICE_DAYS <= 28:
+    raise ImproperlyConfigured("EXCHANGE_DAY_NOTICE_DAYS must be between 1 and 28.")
 
 if WIN_BACK_AFTER_DAYS < 1 or WIN_BACK_OFFER_VALID_DAYS < 1:
     raise ImproperlyConfigured("WIN_BACK_AFTER_DAYS and WIN_BACK_OFFER_VALID_DAYS must be >= 1.")

@@ -13,13 +13,16 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from points.models import Account, AdjustmentRequest, LedgerTransaction, Member
+from points.models import Account, AdjustmentRequest, LedgerTransaction, Member, Notification
 from points.selectors import spendable_balance
 from points.services.accounts import adjustment_account
 from points.services.ledger import InsufficientPoints, Posting, ledger_post
+from points.services.notifications import member_notify
 
 MAX_ADJUSTMENT_POINTS = 10_000_000
 REQUEST_PERMISSION = "points.add_adjustmentrequest"
@@ -187,6 +190,25 @@ def _apply(adjustment: AdjustmentRequest, *, decided_by, now: datetime) -> None:
     adjustment.decided_by = decided_by
     adjustment.decided_at = now
     adjustment.save(update_fields=["transaction", "status", "decided_by", "decided_at"])
+    _notify_adjusted(adjustment)
+
+
+ADJUSTED_UP_TITLE = gettext_lazy("%(points)s points added to your account")
+ADJUSTED_DOWN_TITLE = gettext_lazy("%(points)s points deducted from your account")
+ADJUSTED_BODY = gettext_lazy("Our staff adjusted your points. Reason: %(reason)s")
+
+
+def _notify_adjusted(adjustment: AdjustmentRequest) -> None:
+    """Tell the member of a manual adjustment, with its reason, in their language."""
+    member_notify(
+        member=adjustment.member,
+        kind=Notification.Kind.ADJUSTMENT,
+        title=ADJUSTED_UP_TITLE if adjustment.points > 0 else ADJUSTED_DOWN_TITLE,
+        body=ADJUSTED_BODY,
+        params={"points": abs(adjustment.points), "reason": adjustment.reason},
+        link=reverse("history"),
+        dedupe_key=f"adjustment:{adjustment.pk}",
+    )
 
 
 def _spendable(member: Member, *, now: datetime | None) -> int:

@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from merchants.models import Merchant, Store, Terminal
 from points.models import (
@@ -39,6 +40,9 @@ from points.services.ledger import (
     ledger_post,
 )
 from points.services.notifications import (
+    Joined,
+    Message,
+    member_notify,
     notification_attached,
     notification_attached_sent,
     notification_send,
@@ -557,8 +561,41 @@ def purchase_refund(
             transaction=txn,
         )
         Member.objects.filter(pk=purchase.member_id).update(last_activity_at=timezone.now())
+        if taken or green_taken:
+            _notify_refund(purchase, refund)
     refund.replayed = False
     return refund
+
+
+REFUND_TITLE = gettext_lazy("Refund at %(merchant)s: %(points)s taken back")
+REFUND_BODY = gettext_lazy(
+    "Your purchase %(receipt_no)s at %(merchant)s was refunded (%(refund_no)s), so the "
+    "points it earned were taken back: %(points)s."
+)
+POINTS_AMOUNT = gettext_lazy("%(points)s points")
+GREEN_POINTS_AMOUNT = gettext_lazy("%(points)s green points")
+
+
+def _notify_refund(purchase: Purchase, refund: Refund) -> None:
+    """Tell the member their points went down because a purchase was refunded."""
+    taken = Joined(
+        Message(POINTS_AMOUNT, points=refund.points) if refund.points else None,
+        Message(GREEN_POINTS_AMOUNT, points=refund.green_points) if refund.green_points else None,
+    )
+    member_notify(
+        member=purchase.member,
+        kind=Notification.Kind.REFUND,
+        title=REFUND_TITLE,
+        body=REFUND_BODY,
+        params={
+            "merchant": purchase.merchant.name,
+            "points": taken,
+            "receipt_no": purchase.receipt_no,
+            "refund_no": refund.refund_no,
+        },
+        link=reverse("history"),
+        dedupe_key=f"refund:{refund.pk}",
+    )
 
 
 def _reverse_earn(*, purchase, refund_no, points, green_points, policy, actor, lines):
