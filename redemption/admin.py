@@ -329,13 +329,14 @@ class RedemptionAdmin(MerchantScopedAdmin):
             raise PermissionDenied
         found = None
         status = 200
-        form = PickupCodeForm(request.POST if "code" in request.POST else None)
+        looking_up = request.method == "POST" and "redemption" not in request.POST
+        form = PickupCodeForm(request.POST if looking_up else None)
         if request.method == "POST" and "redemption" in request.POST:
             response = self._pickup_act(request)
             if response is not None:
                 return response
             status = 400
-        elif request.method == "POST" and form.is_valid():
+        elif looking_up and form.is_valid():
             code = normalize_voucher_code(form.cleaned_data["code"])
             found = (
                 self.get_queryset(request)
