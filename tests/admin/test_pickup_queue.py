@@ -9,7 +9,7 @@ from points.models import Notification
 from redemption.models import Redemption
 from redemption.services.digests import merchant_digests_send
 from redemption.services.redemptions import reward_redeem
-from tests.admin.conftest import client_for, messages_of
+from tests.admin.conftest import messages_of
 
 pytestmark = pytest.mark.django_db
 
