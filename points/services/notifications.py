@@ -162,7 +162,8 @@ def notifications_send_many(*, kind: str, outgoing: Iterable[Outgoing], now: dat
     """Many inbox rows in one INSERT (an expiry run, an announcement): each rendered in its
     member's language (the same message objects once per language), rows whose dedupe key
     exists skipped by the unique index, then the new rows' emails queued on commit. Returns
-    how many rows were inserted. Two queries, whatever the number of rows."""
+    how many rows were inserted. Three queries, whatever the number of rows. Rows without a
+    dedupe key are not supported here (nothing would tell a rerun from a first run)."""
     rendered: dict[tuple[str, int, int], tuple[str, str]] = {}
     rows = []
     for item in outgoing:
@@ -182,12 +183,17 @@ def notifications_send_many(*, kind: str, outgoing: Iterable[Outgoing], now: dat
         )
         row.created_at = now
         rows.append(row)
+    keys = [row.dedupe_key for row in rows if row.dedupe_key]
+    sent_before = set(
+        Notification.objects.filter(dedupe_key__in=keys).values_list("dedupe_key", flat=True)
+    )
+    rows = [row for row in rows if row.dedupe_key not in sent_before]
     if not rows:
         return 0
-    # ON CONFLICT DO NOTHING: the partial unique index on dedupe_key skips repeats.
+    # ON CONFLICT DO NOTHING: a concurrent run's rows (same keys) win; ours are skipped.
     Notification.objects.bulk_create(rows, ignore_conflicts=True)
     new = Notification.objects.filter(
-        dedupe_key__in=[row.dedupe_key for row in rows if row.dedupe_key], created_at=now
+        dedupe_key__in=[row.dedupe_key for row in rows], created_at=now
     ).values_list("id", "email_status")
     inserted = 0
     for pk, email_status in new:
