@@ -1,18 +1,15 @@
 """Signal receivers of the points app (connected in `PointsConfig.ready`)."""
 
-from django.conf import settings
 from django.contrib.auth.signals import user_logged_in
 from django.utils import translation
 
-from points.models import Member
+from points.services.members import member_language_set
 
 
 def remember_member_language(sender, request, user, **kwargs) -> None:
     """Messages sent later (refunds, cancels, reminders) use the language of the last login."""
     language = getattr(request, "LANGUAGE_CODE", None) or translation.get_language()
-    if language not in {code for code, _name in settings.LANGUAGES}:
-        return
-    Member.objects.filter(user=user).exclude(language=language).update(language=language)
+    member_language_set(user=user, language=language)
 
 
 def connect_signals() -> None:

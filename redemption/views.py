@@ -42,7 +42,7 @@ def _member(request) -> Member | None:
 
 
 def _available_reward(pk: int, now):
-    reward = rewards_available(now=now).filter(pk=pk).first()
+    reward = rewards_available(now=now).select_related("pickup_store").filter(pk=pk).first()
     if reward is None:
         raise Http404
     return reward

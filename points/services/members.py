@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
@@ -55,3 +56,16 @@ def member_enrol(*, mobile: str, actor: str = "system") -> tuple[Member, bool]:
     except IntegrityError:  # enrolled by a concurrent request with the same mobile
         return Member.objects.get(mobile=mobile), False
     return member, True
+
+
+def member_language_set(*, user, language: str) -> bool:
+    """Remember the language the member reads the site in, for the messages sent to them
+    later (refunds, cancels, reminders). Unknown languages are ignored; returns whether a
+    member's language changed."""
+    if language not in {code for code, _name in settings.LANGUAGES}:
+        return False
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return bool(
+        Member.objects.filter(user=user).exclude(language=language).update(language=language)
+    )

@@ -178,3 +178,42 @@ def test_a_member_with_an_unknown_language_is_told_in_chinese(shopper, shop_a):
     voucher_use(voucher=shop_a.voucher)
 
     assert told(shopper, "redemption")[0].title.startswith("代金券")
+
+
+def test_switching_language_on_the_site_is_remembered_for_later_messages(client, make_member):
+    member = make_member()
+    client.force_login(member.user)
+
+    response = client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+
+    member.refresh_from_db()
+    assert response.status_code == 302 and member.language == "en"
+    assert response.cookies["django_language"].value == "en"
+
+
+@pytest.mark.parametrize("language", ["", "xx", "e" * 5000, "-1", "zh-hans\x00"])
+def test_an_unknown_language_changes_nothing_and_is_never_a_500(client, make_member, language):
+    member = make_member()
+    client.force_login(member.user)
+
+    response = client.post("/i18n/setlang/", {"language": language, "next": "/"})
+
+    member.refresh_from_db()
+    assert response.status_code in (302, 204) and member.language == "zh-hans"
+
+
+def test_the_language_switch_needs_a_post(client):
+    assert client.get("/i18n/setlang/?language=en").status_code == 405
+
+
+def test_the_reward_page_tells_where_and_how_to_collect_it(client, shopper, shop_a):
+    shop_a.store.address = "上海市徐汇区 1 号"
+    shop_a.store.save()
+    shop_a.reward.pickup_store = shop_a.store
+    shop_a.reward.pickup_instructions = "请带身份证"
+    shop_a.reward.save()
+    client.force_login(shopper.user)
+
+    page = client.get(f"/rewards/{shop_a.reward.pk}/").content.decode()
+
+    assert "A Store" in page and "上海市徐汇区 1 号" in page and "请带身份证" in page
