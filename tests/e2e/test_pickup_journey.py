@@ -12,6 +12,7 @@ from django.core.management import call_command
 
 from points.models import Member, Notification
 from redemption.models import Redemption
+from tests.admin.conftest import ensure_roles
 
 pytestmark = pytest.mark.postgres
 
@@ -46,6 +47,7 @@ def log_in(page, base_url, username, password="demo12345"):
 def test_redeem_a_notebook_set_collect_it_by_code_and_be_told(
     live_server, browser, browser_context_args, page, output_path
 ):
+    ensure_roles()  # an earlier transactional test may have flushed the groups' permissions
     call_command("seed_demo")
 
     # Given demo redeems the notebook set on their phone
@@ -75,6 +77,7 @@ def test_redeem_a_notebook_set_collect_it_by_code_and_be_told(
     counter.fill("#id_username", "merchant")
     counter.fill("#id_password", "demo12345")
     counter.locator("input[type=submit]").click()
+    counter.wait_for_load_state()
     counter.goto(f"{live_server.url}/admin/")
     assert counter.locator("#fulfilment-summary [data-count=waiting]").inner_text() == "1"
     counter.get_by_role("link", name="按取货码取货").first.click()
