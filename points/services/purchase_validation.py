@@ -76,6 +76,12 @@ def occurred_at_check(value: object, *, now: datetime | None = None) -> datetime
         raise InvalidPurchase(
             _("The time of purchase needs a date, a time and a UTC offset."), field="occurred_at"
         )
+    try:  # year 1 at +08:00, year 9999 at -08:00: not a moment in UTC at all
+        value.astimezone(UTC)
+    except OverflowError:
+        raise InvalidPurchase(
+            _("The time of purchase is out of range."), field="occurred_at"
+        ) from None
     if value < EARLIEST_OCCURRED_AT:
         raise InvalidPurchase(_("The time of purchase is before 2000."), field="occurred_at")
     if value > (now or timezone.now()) + FUTURE_TOLERANCE:
