@@ -243,6 +243,8 @@ POINTS_EXPIRY_REMINDER_DAYS = env.list("POINTS_EXPIRY_REMINDER_DAYS", cast=int, 
 POINTS_SIGNUP_BONUS_CAP = env.int("POINTS_SIGNUP_BONUS_CAP", default=200)
 POINTS_SIGNUP_BONUS = env.int("POINTS_SIGNUP_BONUS", default=100)
 POINTS_FIRST_PURCHASE_BONUS = env.int("POINTS_FIRST_PURCHASE_BONUS", default=100)
+# The first-purchase bonus needs a first purchase of at least this much (fen): 首单满 20 元.
+POINTS_FIRST_PURCHASE_MIN_FEN = env.int("POINTS_FIRST_PURCHASE_MIN_FEN", default=2000)
 # A point must never be worth less than this many fen in any reward price.
 POINT_VALUE_FLOOR_FEN = env.int("POINT_VALUE_FLOOR_FEN", default=5)
 # What a refund does when the member has already spent the points: reverse in full and let
@@ -251,6 +253,9 @@ REFUND_POLICY = env("REFUND_POLICY", default="allow_negative")
 # Settlement between merchants: what one point is worth in fen (points redeemed at a
 # merchant minus points it issued, times this).
 SETTLEMENT_FEN_PER_POINT = env.int("SETTLEMENT_FEN_PER_POINT", default=1)
+# Platform bonus points redeemed at a merchant are paid to it only up to this share of the
+# points members earned by real purchases and redeemed there, per month (0.20 = 20 %).
+SETTLEMENT_BONUS_SHARE_MAX = env.float("SETTLEMENT_BONUS_SHARE_MAX", default=0.20)
 # A manual adjustment of more than this many points (either way) waits for a second
 # platform-staff user to approve it; smaller ones are applied at once.
 ADJUSTMENT_APPROVAL_THRESHOLD = env.int("ADJUSTMENT_APPROVAL_THRESHOLD", default=1000)
@@ -275,6 +280,10 @@ if REFUND_POLICY not in ("allow_negative", "cap_at_balance"):
     raise ImproperlyConfigured("REFUND_POLICY must be allow_negative or cap_at_balance.")
 if SETTLEMENT_FEN_PER_POINT < 0:
     raise ImproperlyConfigured("SETTLEMENT_FEN_PER_POINT must not be negative.")
+if POINTS_FIRST_PURCHASE_MIN_FEN < 1:
+    raise ImproperlyConfigured("POINTS_FIRST_PURCHASE_MIN_FEN must be at least 1 fen.")
+if not 0 <= SETTLEMENT_BONUS_SHARE_MAX <= 1:
+    raise ImproperlyConfigured("SETTLEMENT_BONUS_SHARE_MAX must be from 0 to 1 (a share).")
 if ADJUSTMENT_APPROVAL_THRESHOLD < 0:
     raise ImproperlyConfigured("ADJUSTMENT_APPROVAL_THRESHOLD must not be negative.")
 if POINT_VALUE_FLOOR_FEN < 1:

@@ -312,7 +312,7 @@ def test_refund_takes_back_the_points_and_restores_the_exact_lot(pos, make_membe
     assert response.json()["points"] == 256
     lot.refresh_from_db()
     assert lot.remaining == 0  # the purchase's own lot, not the bonus lot
-    assert standard(member).balance == bought["bonus_points"]
+    assert standard(member).balance == 0  # the first-purchase bonus went with it
     ledger_ok()
 
 
@@ -368,7 +368,8 @@ def test_refund_of_spent_points_leaves_a_debt_by_default(pos, make_member, shop,
 
     body = post(pos, "refunds", refund_body()).json()
 
-    assert body["points"] == 256 and body["balance"] == -256
+    # The first-purchase bonus (spent too) goes with the purchase: a debt of both.
+    assert body["points"] == 256 and body["balance"] == -256 - bought["bonus_points"]
     txn = LedgerTransaction.objects.get(kind="refund")
     assert txn.breakdown["policy"] == "allow_negative"
     assert txn.breakdown["overdraft"] == {standard(member).code: 256}
