@@ -157,9 +157,16 @@ def test_missing_or_wrong_key_is_401(shop, make_member, header):
     assert client.get("/api/v1/members/M00000001/balance").status_code == 401
 
 
-def test_a_revoked_terminal_is_401(pos, shop, make_member):
+def test_a_deactivated_terminal_is_403_terminal_inactive(pos, shop, make_member):
     shop.active = False
     shop.save()
+    assert_error(post(pos, "purchases", purchase_body(make_member())), 403, "terminal_inactive")
+
+
+def test_a_revoked_terminal_is_401(pos, shop, make_member):
+    from merchants.services.terminals import terminal_revoke
+
+    terminal_revoke(terminal=shop)
     assert_error(post(pos, "purchases", purchase_body(make_member())), 401, "unauthorized")
 
 
