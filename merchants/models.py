@@ -138,7 +138,8 @@ class TerminalKeyEvent(models.Model):
         REVOKED = "revoked", _("Key revoked")
 
     terminal = models.ForeignKey(
-        Terminal, on_delete=models.PROTECT, related_name="key_events", verbose_name=_("terminal")
+        # An unused terminal (no purchases) may be deleted, with its key history.
+        Terminal, on_delete=models.CASCADE, related_name="key_events", verbose_name=_("terminal")
     )
     kind = models.CharField(_("event"), max_length=10, choices=Kind.choices)
     actor = models.CharField(_("by"), max_length=150)

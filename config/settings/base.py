@@ -259,6 +259,9 @@ SETTLEMENT_BONUS_SHARE_MAX = env.float("SETTLEMENT_BONUS_SHARE_MAX", default=0.2
 # A manual adjustment of more than this many points (either way) waits for a second
 # platform-staff user to approve it; smaller ones are applied at once.
 ADJUSTMENT_APPROVAL_THRESHOLD = env.int("ADJUSTMENT_APPROVAL_THRESHOLD", default=1000)
+# `seed_demo` (public passwords, a published POS key) runs only where this is True; the
+# production settings switch it off, and no environment variable switches it back on.
+DEMO_DATA_ALLOWED = True
 # Tests on PostgreSQL flush tables with TRUNCATE; only they switch this on.
 LEDGER_ALLOW_TEST_TRUNCATE = False
 

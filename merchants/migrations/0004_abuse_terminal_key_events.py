@@ -40,6 +40,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='terminalkeyevent',
             name='terminal',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='key_events', to='merchants.terminal', verbose_name='terminal'),
+            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='key_events', to='merchants.terminal', verbose_name='terminal'),
         ),
     ]
