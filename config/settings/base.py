@@ -140,7 +140,13 @@ LOGOUT_REDIRECT_URL = "login"
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = 1  # hours
 AXES_VERBOSE = False
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# A username is locked only from the address that failed (a stranger cannot lock the owner
+# out), and an address past AXES_FAILURES_PER_ADDRESS failures is locked for every username
+# (config/login_throttle.py). The address is the one every throttle uses (client_ip).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_FAILURES_PER_ADDRESS = env.int("AXES_FAILURES_PER_ADDRESS", default=30)
+AXES_HANDLER = "config.login_throttle.AddressAwareAxesHandler"
+AXES_CLIENT_IP_CALLABLE = "config.client_ip.client_ip"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # How many proxies of our own stand before the app; X-Forwarded-For is trusted only
 # through them (config/client_ip.py). 0 = the header is ignored.
@@ -287,6 +293,12 @@ if POINTS_FIRST_PURCHASE_MIN_FEN < 1:
     raise ImproperlyConfigured("POINTS_FIRST_PURCHASE_MIN_FEN must be at least 1 fen.")
 if not 0 <= SETTLEMENT_BONUS_SHARE_MAX <= 1:
     raise ImproperlyConfigured("SETTLEMENT_BONUS_SHARE_MAX must be from 0 to 1 (a share).")
+if AXES_FAILURE_LIMIT < 1 or AXES_FAILURES_PER_ADDRESS < AXES_FAILURE_LIMIT:
+    raise ImproperlyConfigured(
+        "AXES_FAILURE_LIMIT must be at least 1 and AXES_FAILURES_PER_ADDRESS at least as large."
+    )
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must not be negative.")
 if ADJUSTMENT_APPROVAL_THRESHOLD < 0:
     raise ImproperlyConfigured("ADJUSTMENT_APPROVAL_THRESHOLD must not be negative.")
 if POINT_VALUE_FLOOR_FEN < 1:
