@@ -99,10 +99,10 @@ class TerminalAdmin(MerchantScopedAdmin):
         return format_html(
             "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>"
             "<tbody>{}</tbody></table>",
-            _("event"),
-            _("by"),
+            _("key event"),
+            _("done by"),
             _("key starts with"),
-            _("at"),
+            _("time of event"),
             rows,
         )
 

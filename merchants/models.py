@@ -139,12 +139,15 @@ class TerminalKeyEvent(models.Model):
 
     terminal = models.ForeignKey(
         # An unused terminal (no purchases) may be deleted, with its key history.
-        Terminal, on_delete=models.CASCADE, related_name="key_events", verbose_name=_("terminal")
+        Terminal,
+        on_delete=models.CASCADE,
+        related_name="key_events",
+        verbose_name=_("terminal"),
     )
-    kind = models.CharField(_("event"), max_length=10, choices=Kind.choices)
-    actor = models.CharField(_("by"), max_length=150)
+    kind = models.CharField(_("key event"), max_length=10, choices=Kind.choices)
+    actor = models.CharField(_("done by"), max_length=150)
     key_hint = models.CharField(_("key starts with"), max_length=12, blank=True)
-    at = models.DateTimeField(_("at"), default=timezone.now)
+    at = models.DateTimeField(_("time of event"), default=timezone.now)
 
     class Meta:
         ordering = ["-at", "-id"]

@@ -211,6 +211,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "reports.tasks.green_reports_monthly_task",
         "schedule": crontab(minute=0, hour=6, day_of_month=1),
     },
+    # Daily at 08:00: yesterday's flagged 风控 rows, emailed to platform staff.
+    "risk-report-daily": {
+        "task": "reports.tasks.risk_report_email_task",
+        "schedule": crontab(hour=8, minute=0),
+    },
     # Daily at 10:00: one offer for each member who lapsed since the last run.
     "send-winback-offers": {
         "task": "redemption.tasks.send_winback_offers_task",
@@ -268,6 +273,16 @@ ADJUSTMENT_APPROVAL_THRESHOLD = env.int("ADJUSTMENT_APPROVAL_THRESHOLD", default
 # `seed_demo` (public passwords, a published POS key) runs only where this is True; the
 # production settings switch it off, and no environment variable switches it back on.
 DEMO_DATA_ALLOWED = True
+# 风控 (/staff/risk/ and its daily email): a merchant's day is flagged when a figure goes
+# past its threshold (env RISK_<NAME>, e.g. RISK_NEW_MEMBERS=20).
+RISK_THRESHOLDS = {
+    "new_members": env.int("RISK_NEW_MEMBERS", default=20),
+    "first_bonuses": env.int("RISK_FIRST_BONUSES", default=10),
+    "under_minimum": env.int("RISK_UNDER_MINIMUM", default=20),
+    "tiny_by_one_terminal": env.int("RISK_TINY_BY_ONE_TERMINAL", default=5),
+    "young_redeemed_points": env.int("RISK_YOUNG_REDEEMED_POINTS", default=1000),
+    "adjusted_points_by_requester": env.int("RISK_ADJUSTED_POINTS_BY_REQUESTER", default=3000),
+}
 # Tests on PostgreSQL flush tables with TRUNCATE; only they switch this on.
 LEDGER_ALLOW_TEST_TRUNCATE = False
 
@@ -299,6 +314,8 @@ if AXES_FAILURE_LIMIT < 1 or AXES_FAILURES_PER_ADDRESS < AXES_FAILURE_LIMIT:
     )
 if TRUSTED_PROXY_COUNT < 0:
     raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must not be negative.")
+if any(limit < 0 for limit in RISK_THRESHOLDS.values()):
+    raise ImproperlyConfigured("RISK_* thresholds must not be negative.")
 if ADJUSTMENT_APPROVAL_THRESHOLD < 0:
     raise ImproperlyConfigured("ADJUSTMENT_APPROVAL_THRESHOLD must not be negative.")
 if POINT_VALUE_FLOOR_FEN < 1:

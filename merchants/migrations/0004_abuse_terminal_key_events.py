@@ -22,10 +22,10 @@ class Migration(migrations.Migration):
             name='TerminalKeyEvent',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('created', 'Key created'), ('rotated', 'Key rotated'), ('revoked', 'Key revoked')], max_length=10, verbose_name='event')),
-                ('actor', models.CharField(max_length=150, verbose_name='by')),
+                ('kind', models.CharField(choices=[('created', 'Key created'), ('rotated', 'Key rotated'), ('revoked', 'Key revoked')], max_length=10, verbose_name='key event')),
+                ('actor', models.CharField(max_length=150, verbose_name='done by')),
                 ('key_hint', models.CharField(blank=True, max_length=12, verbose_name='key starts with')),
-                ('at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='at')),
+                ('at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='time of event')),
             ],
             options={
                 'verbose_name': 'terminal key event',

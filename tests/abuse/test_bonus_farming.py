@@ -214,3 +214,15 @@ def test_a_merchant_with_only_bonus_redemptions_is_paid_nothing_for_them():
     assert bonus_payable(redeemed_earned=1000, redeemed_bonus=2000, share_max=0.2) == 200
     assert bonus_payable(redeemed_earned=1000, redeemed_bonus=50, share_max=0.2) == 50
     assert bonus_payable(redeemed_earned=-10, redeemed_bonus=50, share_max=0.2) == 0
+
+
+def test_members_are_told_the_first_purchase_offer_in_chinese(client):
+    body = client.get("/accounts/signup/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+
+    assert "首单满 20 元送 100 积分" in body
+
+
+def test_the_offer_follows_the_settings(client, settings):
+    settings.POINTS_FIRST_PURCHASE_MIN_FEN = 3050
+
+    assert "首单满 30.50 元送 100 积分" in client.get("/accounts/signup/").content.decode()
