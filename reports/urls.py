@@ -17,4 +17,9 @@ urlpatterns = [
     path("staff/integrity/", views.integrity, name="integrity"),
     path("staff/integrity/run/", views.integrity_run, name="integrity_run"),
     path("staff/risk/", views_risk.risk, name="risk"),
+    path(
+        "staff/merchant/settlement/",
+        views_risk.merchant_settlement,
+        name="merchant_settlement",
+    ),
 ]

@@ -1,15 +1,23 @@
-"""/staff/risk/ (风控): per merchant and day, the signs of farmed points. Platform staff only."""
+"""/staff/risk/ (风控): per merchant and day, the signs of farmed points. Platform staff only.
+
+And /staff/merchant/settlement/: a merchant user's own line of the monthly settlement.
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from reports.access import platform_staff_required
+from reports.access import merchant_of, platform_staff_required
+from reports.periods import BadPeriod
 from reports.risk import MOST_DAYS, risk_report
+from reports.selectors import period_name, settlement_statement
+from reports.views import _bad_period, _period_from
 
 DEFAULT_DAYS = 7
 
@@ -40,3 +48,23 @@ def risk(request):
     last = timezone.localdate()
     report = risk_report(first=last - timedelta(days=days - 1), last=last)
     return render(request, "reports/risk.html", {"report": report, "days": days})
+
+
+@login_required
+def merchant_settlement(request):
+    """The settlement of the merchant the user belongs to, and nobody else's."""
+    merchant = merchant_of(request.user)
+    if merchant is None:
+        raise PermissionDenied
+    try:
+        period = _period_from(request)
+        period.bounds  # noqa: B018 - a month past year 9999 has no end: a 400, not a 500
+    except (BadPeriod, OverflowError, ValueError):
+        error = BadPeriod(_("Enter a month as YYYY-MM, e.g. 2026-11."))
+        return _bad_period(request, "reports/settlement.html", error, {"own": merchant})
+    statement = settlement_statement(period, merchant=merchant)
+    return render(
+        request,
+        "reports/settlement.html",
+        {"statement": statement, "period_name": period_name(period), "own": merchant},
+    )
