@@ -68,7 +68,6 @@ def bonus_grant(
             "points": amount,
             **({"purchase": purchase.pk} if purchase is not None else {}),
         },
-        reference=purchase.receipt_no if purchase is not None else "",
     )
 
 
@@ -122,7 +121,6 @@ def bonus_reverse_if_unqualified(
                     Posting(issuance_account(None), wanted),
                 ],
                 member=purchase.member,
-                reference=purchase.receipt_no,
                 reason=f"{FIRST_PURCHASE} bonus reversed",
                 actor=actor,
                 reverses=bonus,
