@@ -5,9 +5,20 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from merchants.models import Campaign, Category, Merchant, Product, Store, Terminal, hash_api_key
+from merchants.models import (
+    Campaign,
+    Category,
+    Merchant,
+    Product,
+    Store,
+    Terminal,
+    TerminalKeyEvent,
+    hash_api_key,
+)
 
 DEMO_POS_KEY = "jf_demo_pos_key_0001"  # demo data only: real keys are random, shown once
+
+DEMO_TERMINAL_NAME = "收银台 1"
 
 MERCHANTS = [("chenguang-demo", "晨光文具 Demo"), ("greenleaf-demo", "绿叶生活 Demo")]
 
@@ -33,11 +44,22 @@ def seed_demo(context: dict) -> None:
             opening_hours=hours
         )
     terminal = Terminal.objects.filter(key_hash=hash_api_key(DEMO_POS_KEY)).first()
+    demo_key_in_use = terminal is not None
     if terminal is None:
-        terminal = Terminal(store=store, name="收银台 1")
+        terminal = Terminal.objects.filter(store=store, name=DEMO_TERMINAL_NAME).first()
+    if terminal is None:  # first seeding only: a rotated or revoked demo key stays gone
+        terminal = Terminal(store=store, name=DEMO_TERMINAL_NAME)
         terminal.set_key(DEMO_POS_KEY)
         terminal.save()
+        TerminalKeyEvent.objects.create(
+            terminal=terminal,
+            kind=TerminalKeyEvent.Kind.CREATED,
+            actor="seed_demo",
+            key_hint=terminal.key_hint,
+        )
+        demo_key_in_use = True
     context["terminal"] = terminal
+    context["demo_key_in_use"] = demo_key_in_use
     notebooks, _ = Category.objects.get_or_create(
         merchant=chenguang, slug="notebooks", defaults={"name": "笔记本"}
     )
@@ -90,4 +112,12 @@ def seed_demo(context: dict) -> None:
             active=True, starts_on=today - timedelta(days=30), ends_on=today + timedelta(days=60)
         )
     campaign.categories.add(notebooks)
-    context["messages"].append(f"Demo POS terminal key (merchant chenguang-demo): {DEMO_POS_KEY}")
+    if demo_key_in_use:
+        context["messages"].append(
+            f"Demo POS terminal key (merchant chenguang-demo): {DEMO_POS_KEY}"
+        )
+    else:
+        context["messages"].append(
+            "Demo POS terminal key was rotated or revoked: not re-created (issue a new key "
+            "in admin)."
+        )

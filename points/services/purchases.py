@@ -30,7 +30,12 @@ from points.services.accounts import (
     member_account_code,
     system_account,
 )
-from points.services.bonuses import FIRST_PURCHASE, bonus_grant
+from points.services.bonuses import (
+    FIRST_PURCHASE,
+    bonus_grant,
+    bonus_reverse_if_unqualified,
+    first_purchase_qualifies,
+)
 from points.services.catalog import merchant_catalog
 from points.services.errors import EarnError, InvalidPurchase  # noqa: F401 - re-exported
 from points.services.ledger import (
@@ -282,8 +287,8 @@ def purchase_record(
                 raise ReceiptAlreadyRecorded("This receipt has already been recorded.")
         purchase.transaction = txn
         _save_purchase(purchase, purchase_lines, active_at=timezone.now())
-        if not has_bought:
-            bonus = bonus_grant(member=member, kind=FIRST_PURCHASE, actor=actor)
+        if not has_bought and first_purchase_qualifies(purchase.total_fen):
+            bonus = bonus_grant(member=member, kind=FIRST_PURCHASE, actor=actor, purchase=purchase)
             # A concurrent first purchase may have granted it: then it is not this one's.
             purchase.bonus = bonus if bonus is not None and not bonus.replayed else None
         if txn is not None:
@@ -537,6 +542,13 @@ def purchase_refund(
             PurchaseLine.objects.filter(purchase=purchase, line_no=item["line_no"]).update(
                 refunded_quantity=F("refunded_quantity") + item["quantity"]
             )
+        bonus_reversal = bonus_reverse_if_unqualified(
+            purchase=purchase,
+            overdraft=Overdraft.ALLOW
+            if policy == Refund.Policy.ALLOW_NEGATIVE
+            else Overdraft.REFUSE,
+            actor=actor,
+        )
         refund = Refund.objects.create(
             purchase=purchase,
             refund_no=refund_no,
@@ -551,6 +563,7 @@ def purchase_refund(
         if taken or green_taken:
             _notify_refund(purchase, refund)
     refund.replayed = False
+    refund.bonus_reversal = bonus_reversal
     return refund
 
 
