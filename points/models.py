@@ -196,7 +196,7 @@ class LedgerTransaction(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.kind} {self.reference}".strip()
+        return f"#{self.pk} {self.kind_label} {self.reference_label}".strip()
 
     @property
     def kind_label(self) -> str:

@@ -19,8 +19,8 @@ MIN_YEAR = 2000
 MAX_YEAR = 2099  # a month typed by a person is refused beyond this, so month + 1 is safe
 MAX_PAGE = 100_000
 
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-_YEAR = re.compile(r"^\d{4}$")
+_MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})$")
+_YEAR = re.compile(r"^[0-9]{4}$")
 
 
 class BadMonth(ValueError):
@@ -85,7 +85,7 @@ def parse_year(value) -> int:
 def parse_day(value, *, name: str = "") -> date:
     """'2026-11-01' -> a date; BadMonth (translated) otherwise."""
     text = _text(value)
-    if re.match(r"^\d{4}-\d{2}-\d{2}$", text):
+    if re.match(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", text):
         try:
             day = date.fromisoformat(text)
         except ValueError:
@@ -102,6 +102,6 @@ def parse_page(value) -> int:
     if value in (None, ""):
         return 1
     text = _text(value)
-    if not text.isdigit() or not 1 <= int(text[:7]) <= MAX_PAGE or len(text) > 6:
+    if not re.fullmatch(r"[0-9]{1,6}", text) or not 1 <= int(text) <= MAX_PAGE:
         raise BadMonth(_("Enter a page number between 1 and %(max)s.") % {"max": MAX_PAGE})
     return int(text)

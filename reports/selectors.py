@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from merchants.models import Merchant
+from merchants.money import format_yuan
 from points.models import (
     Account,
     Community,
@@ -383,11 +384,11 @@ class MerchantFigures:
 
     @property
     def sales_yuan(self) -> str:
-        return f"{self.sales_fen / 100:.2f}"
+        return format_yuan(self.sales_fen)
 
     @property
     def green_sales_yuan(self) -> str:
-        return f"{self.green_sales_fen / 100:.2f}"
+        return format_yuan(self.green_sales_fen)
 
     @property
     def green_share_percent(self) -> float:
