@@ -217,6 +217,34 @@ def member_savings_inputs(member: Member, *, now: datetime | None = None) -> tup
     return int(spendable), max(int(spend_fen), 0) // SAVINGS_WINDOW_MONTHS
 
 
+def member_redeem_blockers(
+    member: Member, rewards: Sequence[Reward], *, spendable: int | None = None
+) -> dict[int, str]:
+    """Why the member cannot redeem each reward now, whatever their points (sold out, their
+    limit reached, a negative balance); rewards they can redeem are absent. One query."""
+    from django.utils.translation import gettext
+
+    held = dict(
+        Redemption.objects.filter(member=member, reward__in=[r.pk for r in rewards])
+        .exclude(status=Redemption.Status.CANCELLED)
+        .values_list("reward")
+        .annotate(total=Sum("quantity"))
+        .values_list("reward", "total")
+    )
+    in_debt = spendable is not None and spendable < 0
+    blockers = {}
+    for reward in rewards:
+        if reward.stock is not None and reward.stock <= 0:
+            blockers[reward.pk] = gettext("Out of stock")
+        elif reward.per_member_limit is not None and held.get(reward.pk, 0) >= (
+            reward.per_member_limit
+        ):
+            blockers[reward.pk] = gettext("You have reached the limit for this reward.")
+        elif in_debt:
+            blockers[reward.pk] = gettext("Redeeming is paused until your balance is repaid.")
+    return blockers
+
+
 @dataclass(frozen=True)
 class SavingsProjection:
     """How far a member is from a reward: 0 months = affordable now; None = no recent spend."""
@@ -227,6 +255,7 @@ class SavingsProjection:
     monthly_spend_fen: int
     monthly_points: int
     months: int | None
+    balance: int = 0  # where the projection starts (negative when the member owes points)
 
 
 def savings_projection(
@@ -248,9 +277,11 @@ def savings_projection(
     monthly_points = monthly_fen // 100 * POINTS_PER_YUAN_FOR_PROJECTION
     projections = {}
     for reward in rewards:
-        # The regular price: a one-day exchange-day price does not last months.
+        # Affordable now at today's price; otherwise the wait is to the regular price: a
+        # one-day exchange-day price does not last the months it takes to save.
         price = prices[reward.pk].base_points
-        shortfall = max(price - spendable, 0)
+        affordable_today = spendable >= prices[reward.pk].points
+        shortfall = 0 if affordable_today else max(price - spendable, 0)
         if shortfall == 0:
             months: int | None = 0
         elif monthly_points > 0:
@@ -264,5 +295,6 @@ def savings_projection(
             monthly_spend_fen=monthly_fen,
             monthly_points=monthly_points,
             months=months,
+            balance=spendable,
         )
     return projections
