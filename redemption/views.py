@@ -154,6 +154,10 @@ def reward_detail(request, pk: int):
         "form": QuantityForm(),
         "offer": offer,
         "offer_price": offer.as_price() if offer else None,
+        # The shortfall to the offer's own price, not to the list price.
+        "offer_shortfall": max(offer.points_price - member_spendable_points(member, now=now), 0)
+        if offer and member
+        else 0,
         "offer_usable": offer is not None and offer.is_usable_at(now),
         "offer_status": offer.status_at(now) if offer else "",
     }
