@@ -205,7 +205,7 @@ class LedgerTransaction(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.kind} {self.reference}".strip()
+        return f"#{self.pk} {self.kind_label} {self.reference_label}".strip()
 
     @property
     def kind_label(self) -> str:
@@ -214,6 +214,42 @@ class LedgerTransaction(models.Model):
             return self.Kind(self.kind).label
         except ValueError:
             return self.kind
+
+    # Reasons the services write as stable machine words, shown in the reader's language.
+    REASON_LABELS = {
+        "purchase": _("Purchase"),
+        "refund": _("Refund"),
+        "signup bonus": _("Sign-up bonus"),
+        "first_purchase bonus": _("First purchase bonus"),
+        "points past their expiry date": _("Points past their expiry date"),
+    }
+
+    @property
+    def reason_label(self) -> str:
+        """The reason in the reader's language ("purchase" -> 购物); free text as written."""
+        label = self.REASON_LABELS.get(self.reason)
+        return str(label) if label is not None else self.reason
+
+    @property
+    def reference_label(self) -> str:
+        """The business document in the reader's language: "redemption:4" -> 兑换单 #4,
+        a receipt number -> 小票 W-128."""
+        reference = self.reference
+        if not reference:
+            return ""
+        prefix, _sep, number = reference.partition(":")
+        if prefix == "redemption" and number:
+            return _("redemption #%(number)s") % {"number": number}
+        if prefix == "adjustment" and number:
+            return _("adjustment #%(number)s") % {"number": number}
+        if self.kind in (self.Kind.EARN, self.Kind.REFUND, self.Kind.GREEN_EARN):
+            return _("receipt %(number)s") % {"number": reference}
+        return reference
+
+    @property
+    def description(self) -> str:
+        """Reason and document together, e.g. "购物 · 小票 W-128"."""
+        return " · ".join(part for part in (self.reason_label, self.reference_label) if part)
 
 
 class LedgerEntry(models.Model):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from django.db.models import F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Greatest
@@ -18,6 +18,7 @@ from points.models import (
     Member,
     PointLot,
 )
+from points.months import next_month
 from points.services.sealing import GENESIS_HASH, seal_hash, with_sealed_rows
 
 
@@ -49,12 +50,28 @@ def member_balances(member: Member) -> dict[str, int]:
 
 
 def recent_transactions(member: Member, *, limit: int = 10):
-    """The member's newest transactions: when, what kind, and at which merchant (only those
-    columns: the breakdown JSON and the rest are not decoded for a list of ten lines)."""
+    """The member's newest transactions: when, what kind, at which merchant, and how many
+    points and green points they moved on the member's accounts (only those columns: the
+    breakdown JSON and the rest are not decoded for a list of ten lines)."""
+
+    def moved(kind: str):
+        return Coalesce(
+            Subquery(
+                LedgerEntry.objects.filter(
+                    transaction=OuterRef("pk"), account__member=member, account__kind=kind
+                )
+                .values("transaction")
+                .annotate(total=Sum("points"))
+                .values("total")[:1]
+            ),
+            Value(0),
+        )
+
     return (
         LedgerTransaction.objects.filter(member=member)
         .select_related("merchant")
-        .only("created_at", "kind", "merchant__name")
+        .only("created_at", "kind", "reason", "reference", "merchant__name")
+        .annotate(points=moved(Account.Kind.STANDARD), green_points=moved(Account.Kind.GREEN))
         .order_by("-created_at", "-id")[:limit]
     )
 
@@ -201,7 +218,13 @@ def _check_seal_chain(report: LedgerReport, *, batch_size: int) -> None:
     report.unsealed = report.transactions - report.sealed
 
 
-def member_movements(member: Member, *, kind: str | None = None, month: str | None = None):
+def member_movements(
+    member: Member,
+    *,
+    kind: str | None = None,
+    month: date | None = None,
+    account_kind: str | None = None,
+):
     """Every entry on the member's accounts, newest first, with the balance after it.
 
     The running balance is a window function over the account's whole history, computed by
@@ -209,9 +232,12 @@ def member_movements(member: Member, *, kind: str | None = None, month: str | No
     """
     from django.db.models import Window
 
+    accounts = Q(account__member=member)
+    if account_kind:  # one account's own running balance (the window is per account anyway)
+        accounts &= Q(account__kind=account_kind)
     rows = (
-        LedgerEntry.objects.filter(account__member=member)
-        .select_related("transaction__merchant", "account")
+        LedgerEntry.objects.filter(accounts)
+        .select_related("transaction__merchant", "transaction__purchase", "account")
         .annotate(
             balance_after=Window(
                 Sum("points"),
@@ -224,10 +250,9 @@ def member_movements(member: Member, *, kind: str | None = None, month: str | No
     condition = Q()
     if kind:
         condition &= Q(transaction__kind=kind)
-    if month:
-        year, number = (int(part) for part in month.split("-"))
-        start = timezone.make_aware(datetime(year, number, 1))
-        end = timezone.make_aware(datetime(year + number // 12, number % 12 + 1, 1))
+    if month:  # the first day of a month read by points.months.parse_month
+        start = timezone.make_aware(datetime.combine(month, datetime.min.time()))
+        end = timezone.make_aware(datetime.combine(next_month(month), datetime.min.time()))
         condition &= Q(transaction__created_at__gte=start, transaction__created_at__lt=end)
     if condition:
         # A filter that mentions the window is applied after it (Django wraps the query);

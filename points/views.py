@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from points.dashboard import sections_for
 from points.forms import HistoryFilterForm, SignUpForm
 from points.models import Account, Member, Notification
+from points.months import BadMonth, parse_page
 from points.selectors import expiring_lots, member_movements, recent_transactions
 from points.services.members import member_language_set
 from points.services.notifications import notifications_mark_read
@@ -100,15 +101,36 @@ def sign_up(request):
 @member_required
 def history(request, member):
     form = HistoryFilterForm(request.GET or None)
-    filters = form.cleaned_data if form.is_valid() else {}
+    valid = form.is_valid() if request.GET else True
+    filters = form.cleaned_data if valid and request.GET else {}
+    page_error = ""
+    try:
+        page_number = parse_page(request.GET.get("page"))
+    except BadMonth as error:
+        page_error, page_number = str(error), 1
+    account = filters.get("account") or Account.Kind.STANDARD
     movements = member_movements(
-        member, kind=filters.get("kind") or None, month=filters.get("month") or None
+        member,
+        kind=filters.get("kind") or None,
+        month=filters.get("month") or None,
+        account_kind=account,
     )
-    if request.GET.get("format") == "csv":
-        return _history_csv(member, movements)
-    page = Paginator(movements, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    bad_input = not valid or bool(page_error)
+    if request.GET.get("format") == "csv" and not bad_input:  # both balances unless one is named
+        return _history_csv(
+            member,
+            member_movements(
+                member,
+                kind=filters.get("kind") or None,
+                month=filters.get("month") or None,
+                account_kind=filters.get("account") or None,
+            ),
+        )
+    page = Paginator(movements, HISTORY_PAGE_SIZE).get_page(page_number)
     query = request.GET.copy()
     query.pop("page", None)
+    tab_query = query.copy()
+    tab_query.pop("account", None)
     return render(
         request,
         "points/history.html",
@@ -116,8 +138,12 @@ def history(request, member):
             "member": member,
             "form": form,
             "page": page,
+            "page_error": page_error,
+            "account": account,
+            "tab_query": tab_query.urlencode(),
             "query": query.urlencode(),
         },
+        status=400 if bad_input else 200,
     )
 
 
@@ -149,8 +175,8 @@ def _history_csv(member, movements):
                     txn.get_kind_display(),
                     entry.account.get_kind_display(),
                     txn.merchant.name if txn.merchant else "",
-                    txn.reference,
-                    txn.reason,
+                    txn.reference_label,
+                    txn.reason_label,
                     entry.points,
                     entry.balance_after,
                 ]
@@ -163,10 +189,19 @@ def _history_csv(member, movements):
 
 @member_required
 def notifications(request, member):
+    try:
+        page_number, page_error = parse_page(request.GET.get("page")), ""
+    except BadMonth as error:
+        page_number, page_error = 1, str(error)
     page = Paginator(
         Notification.objects.filter(member=member).order_by("-created_at", "-id"), 20
-    ).get_page(request.GET.get("page"))
-    return render(request, "points/notifications.html", {"member": member, "page": page})
+    ).get_page(page_number)
+    return render(
+        request,
+        "points/notifications.html",
+        {"member": member, "page": page, "page_error": page_error},
+        status=400 if page_error else 200,
+    )
 
 
 @require_POST

@@ -18,6 +18,7 @@ from merchants.admin_scoping import (
     ReadOnlyTabularInline,
     ScopedChoicesMixin,
 )
+from merchants.money import format_yuan
 from redemption.models import (
     FULFILMENT_STAGE_LABELS,
     FULFILMENT_STAGES,
@@ -68,6 +69,14 @@ def _run_each(modeladmin, request, queryset, service, done_message):
 
 def _month_start():
     return timezone.localtime().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _schedule_link_label(link) -> str:
+    return str(link.priceschedule)
+
+
+# The auto-created link row would show as "PriceSchedule_rewards object (1)" in the inline.
+PriceSchedule.rewards.through.__str__ = _schedule_link_label
 
 
 class PriceScheduleInline(ScopedChoicesMixin, admin.TabularInline):
@@ -202,7 +211,7 @@ class RewardAdmin(MerchantScopedAdmin):
         if reward.cash_price_fen:
             return _("%(points)s points + ¥%(yuan)s") % {
                 "points": reward.points_price,
-                "yuan": f"{reward.cash_price_fen / 100:.2f}",
+                "yuan": format_yuan(reward.cash_price_fen, symbol=False),
             }
         return _("%(points)s points") % {"points": reward.points_price}
 

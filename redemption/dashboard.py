@@ -7,7 +7,7 @@ from points.dashboard import DashboardSection
 from points.models import Member
 from redemption.offer import dashboard_offer
 from redemption.pricing import is_exchange_day
-from redemption.selectors import pricing_day, savings_projection
+from redemption.selectors import member_redeem_blockers, pricing_day, savings_projection
 
 DASHBOARD_REWARD_LIMIT = 200
 
@@ -20,13 +20,18 @@ def rewards_section(member: Member) -> dict:
         return {"next": None, "affordable": 0}
     prices = offer.prices(rewards, on=pricing_day(now))
     projections = savings_projection(member=member, rewards=rewards, prices=prices, now=now)
+    # Sold out, limit reached, in debt: neither "within reach" nor "you can redeem it now".
+    blocked = member_redeem_blockers(
+        member, rewards, spendable=next(iter(projections.values())).balance
+    )
+    open_ones = [p for p in projections.values() if p.reward.pk not in blocked]
     waiting = sorted(
-        (p for p in projections.values() if p.shortfall > 0),
+        (p for p in open_ones if p.shortfall > 0),
         key=lambda p: (p.shortfall, p.reward.pk),
     )
     return {
         "next": waiting[0] if waiting else None,
-        "affordable": sum(1 for p in projections.values() if p.shortfall == 0),
+        "affordable": sum(1 for p in open_ones if p.shortfall == 0),
         "monthly_spend_fen": next(iter(projections.values())).monthly_spend_fen,
     }
 

@@ -22,6 +22,7 @@ from redemption.models import Redemption, WinBackOffer
 from redemption.pricing import point_value_hundredths_of_fen
 from redemption.selectors import (
     member_open_winback_offers,
+    member_redeem_blockers,
     member_redemptions,
     member_spendable_points,
     merchant_directory,
@@ -90,12 +91,28 @@ def reward_list(request):
         if member is not None
         else {}
     )
+    blockers = (
+        member_redeem_blockers(
+            member,
+            rewards,
+            spendable=next(iter(projections.values())).balance if projections else None,
+        )
+        if member is not None
+        else {}
+    )
     rows = [
-        {"reward": reward, "price": prices[reward.pk], "projection": projections.get(reward.pk)}
+        {
+            "reward": reward,
+            "price": prices[reward.pk],
+            "projection": projections.get(reward.pk),
+            "blocked": blockers.get(reward.pk, ""),
+        }
         for reward in rewards
         if not filters.get("affordable")
         or (
-            projections.get(reward.pk) and projections[reward.pk].shortfall == 0 and reward.in_stock
+            projections.get(reward.pk)
+            and projections[reward.pk].shortfall == 0
+            and reward.pk not in blockers
         )
     ]
     return render(
@@ -122,6 +139,11 @@ def reward_detail(request, pk: int):
         "reward": reward,
         "price": price,
         "projection": projection,
+        "blocked": member_redeem_blockers(
+            member, [reward], spendable=projection.balance if projection else None
+        ).get(reward.pk, "")
+        if member is not None
+        else "",
         "spendable": member_spendable_points(member, now=now) if member else 0,
         "history": list(reward_price_history(reward)[:20]),
         "floor_fen": settings.POINT_VALUE_FLOOR_FEN,
@@ -133,6 +155,10 @@ def reward_detail(request, pk: int):
         "form": QuantityForm(),
         "offer": offer,
         "offer_price": offer.as_price() if offer else None,
+        # The shortfall to the offer's own price, not to the list price.
+        "offer_shortfall": max(offer.points_price - member_spendable_points(member, now=now), 0)
+        if offer and member
+        else 0,
         "offer_usable": offer is not None and offer.is_usable_at(now),
         "offer_status": offer.status_at(now) if offer else "",
     }
@@ -211,6 +237,7 @@ def reward_redeem_view(request, pk: int):
         "after": spendable - total,
         "enough": spendable >= total,
         "in_stock": reward.stock is None or reward.stock >= quantity,
+        "stock": reward.stock,
         "token": uuid.uuid4().hex,
     }
     return render(request, "redemption/reward_confirm.html", context)

@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from merchants.models import Merchant
+from merchants.money import format_yuan
 from points.models import (
     Account,
     Community,
@@ -311,23 +312,41 @@ def _entry_sum(entries: QuerySet[LedgerEntry]) -> int:
     return entries.aggregate(total=Sum("points"))["total"] or 0
 
 
-def _entries(kind: str, merchant: Merchant | None, start=None, end=None):
+def _entries(kind: str, merchant: Merchant | None, start=None, end=None, *, at_purchase_time=False):
+    """Entries on the system account of `kind`, posted in [start, end) — or, with
+    `at_purchase_time`, those whose purchase happened then (an earn is dated by its
+    purchase's occurred_at, a refund by the purchase it reverses, anything else by its
+    posting), so analytics date points and sales by the same moment."""
     entries = LedgerEntry.objects.filter(account__kind=kind)
     entries = (
         entries.filter(account__merchant=merchant)
         if merchant is not None
         else entries.filter(account__merchant__isnull=True)
     )
+    moment = "transaction__created_at"
+    if at_purchase_time and (start is not None or end is not None):
+        entries = entries.annotate(
+            moment=Coalesce(
+                "transaction__purchase__occurred_at",
+                "transaction__reverses__purchase__occurred_at",
+                "transaction__created_at",
+            )
+        )
+        moment = "moment"
     if start is not None:
-        entries = entries.filter(transaction__created_at__gte=start)
+        entries = entries.filter(**{f"{moment}__gte": start})
     if end is not None:
-        entries = entries.filter(transaction__created_at__lt=end)
+        entries = entries.filter(**{f"{moment}__lt": end})
     return entries
 
 
-def points_issued(merchant: Merchant | None, start=None, end=None) -> int:
+def points_issued(
+    merchant: Merchant | None, start=None, end=None, *, at_purchase_time: bool = False
+) -> int:
     """Standard points issued (net of refunds): the negated sum on `issuance:<slug>`."""
-    return -_entry_sum(_entries(Account.Kind.ISSUANCE, merchant, start, end))
+    return -_entry_sum(
+        _entries(Account.Kind.ISSUANCE, merchant, start, end, at_purchase_time=at_purchase_time)
+    )
 
 
 def points_redeemed_at(merchant: Merchant | None, start=None, end=None) -> int:
@@ -383,11 +402,11 @@ class MerchantFigures:
 
     @property
     def sales_yuan(self) -> str:
-        return f"{self.sales_fen / 100:.2f}"
+        return format_yuan(self.sales_fen)
 
     @property
     def green_sales_yuan(self) -> str:
-        return f"{self.green_sales_fen / 100:.2f}"
+        return format_yuan(self.green_sales_fen)
 
     @property
     def green_share_percent(self) -> float:
@@ -409,21 +428,23 @@ def merchant_figures(merchant: Merchant, period: Period) -> MerchantFigures:
         green=Sum(NET_AMOUNT_FEN, filter=Q(carbon_saved_g__gt=0)),
         carbon=Sum(NET_CARBON_G, filter=Q(carbon_saved_g__gt=0)),
     )
-    green_points = -_entry_sum(_entries(Account.Kind.GREEN_ISSUANCE, merchant, start, end))
+    green_points = -_entry_sum(
+        _entries(Account.Kind.GREEN_ISSUANCE, merchant, start, end, at_purchase_time=True)
+    )
     months = []
     for month in months_back(period.months[-1], 12):
         month_start, month_end = day_start(month), day_start(next_month(month))
         months.append(
             {
                 "month": month,
-                "issued": points_issued(merchant, month_start, month_end),
+                "issued": points_issued(merchant, month_start, month_end, at_purchase_time=True),
                 "redeemed": points_redeemed_at(merchant, month_start, month_end),
             }
         )
     return MerchantFigures(
         merchant=merchant,
         period=period,
-        issued=points_issued(merchant, start, end),
+        issued=points_issued(merchant, start, end, at_purchase_time=True),
         redeemed=points_redeemed_at(merchant, start, end),
         expired=points_expired_from(merchant, start, end),
         issued_lifetime=points_issued(merchant),

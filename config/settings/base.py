@@ -342,6 +342,11 @@ WIN_BACK_OFFER_VALID_DAYS = env.int("WIN_BACK_OFFER_VALID_DAYS", default=30)
 EXCHANGE_DAY_NOTICE_DAYS = env.int("EXCHANGE_DAY_NOTICE_DAYS", default=3)
 if not 1 <= EXCHANGE_DAY_NOTICE_DAYS <= 28:
     raise ImproperlyConfigured("EXCHANGE_DAY_NOTICE_DAYS must be between 1 and 28.")
+# 积分 + 少量现金: an offer may replace the points a member lacks by at most this much cash,
+# at the value-floor rate (POINT_VALUE_FLOOR_FEN per point); rewards beyond it are not offered.
+WINBACK_CASH_TOPUP_MAX_FEN = env.int("WINBACK_CASH_TOPUP_MAX_FEN", default=2000)
+if WINBACK_CASH_TOPUP_MAX_FEN < 0:
+    raise ImproperlyConfigured("WINBACK_CASH_TOPUP_MAX_FEN must be 0 or more.")
 
 if WIN_BACK_AFTER_DAYS < 1 or WIN_BACK_OFFER_VALID_DAYS < 1:
     raise ImproperlyConfigured("WIN_BACK_AFTER_DAYS and WIN_BACK_OFFER_VALID_DAYS must be >= 1.")

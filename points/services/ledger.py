@@ -18,7 +18,6 @@ posting rather than one per row.
 
 from __future__ import annotations
 
-import calendar
 import enum
 import functools
 import json
@@ -32,6 +31,7 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from points.models import Account, LedgerEntry, LedgerTransaction, LotAllocation, PointLot
+from points.months import add_months  # noqa: F401  (re-exported: callers import it from here)
 from points.statements import (
     AttachedWrite,
     attached_ctes,
@@ -105,14 +105,6 @@ class _AccountPlan:
     new_lot: PointLot | None = None
     new_lot_debt_repaid: int = 0
     shortfall: int = 0
-
-
-def add_months(moment: datetime, months: int) -> datetime:
-    """`moment` plus whole calendar months, clamping the day (31 Jan + 1 month = 28/29 Feb)."""
-    month_index = moment.month - 1 + months
-    year, month = moment.year + month_index // 12, month_index % 12 + 1
-    day = min(moment.day, calendar.monthrange(year, month)[1])
-    return moment.replace(year=year, month=month, day=day)
 
 
 def default_expiry(account: Account, credited_at: datetime) -> datetime | None:

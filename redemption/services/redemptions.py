@@ -210,7 +210,8 @@ def _redeem(*, member, reward_id, quantity, key, actor, now, offer, exclusive) -
             raise OutOfStock(
                 _("Sorry, this reward is out of stock.")
                 if locked.stock == 0
-                else _("Only %(left)s left in stock.") % {"left": locked.stock}
+                else _("Not enough stock: at most %(left)s can be redeemed.")
+                % {"left": locked.stock}
             )
         if locked.per_member_limit is not None:
             held = member_units_held(member, locked)

@@ -31,7 +31,7 @@ def test_merchant_adds_a_seasonal_reward_members_redeem_it_and_merchant2_cannot_
             "kind": "goods",
             "points_price": 200,
             "cash_price_fen": 0,
-            "face_value_fen": 1000,
+            "face_value_fen": "10.00",  # admin takes yuan
             "stock": 5,
             "active": "on",
             "PriceSchedule_rewards-TOTAL_FORMS": 1,

@@ -176,8 +176,8 @@ def test_the_export_is_forbidden_to_non_staff(trail, make_member, merchant_user,
 @pytest.mark.parametrize(
     "params, message",
     [
-        ({"date_from": "2025-02-30"}, "not a date"),
-        ({"date_from": "yesterday"}, "not a date"),
+        ({"date_from": "2025-02-30"}, "YYYY-MM-DD"),
+        ({"date_from": "yesterday"}, "YYYY-MM-DD"),
         ({"date_from": "2025-12-01", "date_to": "2025-11-01"}, "before"),
         ({"member": "nobody"}, "No member"),
         ({"merchant": "no-such-shop"}, "No merchant"),
@@ -211,8 +211,8 @@ def test_the_command_writes_the_file_and_logs_it(trail, tmp_path):
 @pytest.mark.parametrize(
     "options, message",
     [
-        ({"date_from": "2025-13-01"}, "not a date"),
-        ({"date_to": "2025-11-31"}, "not a date"),
+        ({"date_from": "2025-13-01"}, "YYYY-MM-DD"),
+        ({"date_to": "2025-11-31"}, "YYYY-MM-DD"),
         ({"member": "\udcffbad"}, "UTF-8"),
         ({"kind": "nope"}, "Unknown kind"),
     ],
