@@ -10,6 +10,8 @@ class RedemptionConfig(AppConfig):
         from points.dashboard import register_section
         from redemption.dashboard import SECTION
         from redemption.offer import connect_signals
+        from redemption.reconciliation import register_kind_rules
 
         register_section(SECTION)
         connect_signals()
+        register_kind_rules()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 
 from django.contrib import messages
@@ -16,6 +15,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from points.csv_writer import csv_writer
 from points.models import Community
 from points.views import member_for
 from reports.access import merchant_of, platform_staff_required
@@ -33,7 +33,7 @@ from reports.selectors import (
     settlement_statement,
     top_rewards,
 )
-from reports.services.audit import BOM, audit_export
+from reports.services.audit import audit_export
 from reports.services.green import REPORT_LANGUAGE, green_report_generate, render_pdf
 from reports.tasks import verify_ledger_task
 
@@ -180,7 +180,7 @@ def settlement(request):
     output = request.GET.get("format", "html")
     if output == "csv":
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer = csv_writer(buffer, bom=True)
         writer.writerow(
             [
                 _("Merchant"),
@@ -205,7 +205,7 @@ def settlement(request):
                 statement.net_fen,
             ]  # fmt: skip
         )
-        response = HttpResponse(BOM + buffer.getvalue().encode(), content_type="text/csv")
+        response = HttpResponse(buffer.getvalue().encode(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="settlement-{period.label}.csv"'
         return response
     context = {"statement": statement, "period_name": period_name(period)}
