@@ -217,6 +217,11 @@ def settlement(request):
     return render(request, "reports/settlement.html", context)
 
 
+def _audit_page(request, form, status=200):
+    exports = AuditExport.objects.select_related("user")[:50]
+    return render(request, "reports/audit.html", {"form": form, "exports": exports}, status=status)
+
+
 @platform_staff_required
 def audit(request):
     today = timezone.localdate()
@@ -227,16 +232,17 @@ def audit(request):
             "file_format": "csv",
         }
     )
-    return render(
-        request,
-        "reports/audit.html",
-        {"form": form, "exports": AuditExport.objects.select_related("user")[:50]},
-    )
+    return _audit_page(request, form)
 
 
 @platform_staff_required
+@require_http_methods(["GET", "POST"])
 def audit_export_view(request):
-    form = AuditExportForm(request.GET)
+    """POST (CSRF-checked) starts an export; a GET only shows the form, so a link from
+    another site cannot start a whole-ledger export in a staff member's name."""
+    if request.method != "POST":
+        return audit(request)
+    form = AuditExportForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
         try:
@@ -264,8 +270,7 @@ def audit_export_view(request):
             )
             response["X-Audit-Export-Id"] = str(log.pk)
             return response
-    exports = AuditExport.objects.select_related("user")[:50]
-    return render(request, "reports/audit.html", {"form": form, "exports": exports}, status=400)
+    return _audit_page(request, form, status=400)
 
 
 @platform_staff_required
