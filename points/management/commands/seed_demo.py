@@ -14,6 +14,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from points.services.sealing import ledger_seal
+
 DEMO_PASSWORD = "demo12345"
 
 
@@ -29,6 +31,10 @@ class Command(BaseCommand):
                     import_module(module_name).seed_demo(context)
         for message in context["messages"]:
             self.stdout.write(message)
+        # With no broker (make run) nothing else seals: seal the demo history and sign its
+        # first checkpoint (the signing key is generated under var/ on first use).
+        sealed = ledger_seal()
+        self.stdout.write(f"Sealed {sealed} transactions.")
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready. Log in as demo / {DEMO_PASSWORD} (member M00000001); "
