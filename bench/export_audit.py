@@ -106,8 +106,9 @@ def fill(rows: int) -> None:
             UNION ALL
             SELECT t.id, a.id, -(10 + t.id % 90) FROM points_ledgertransaction t
             JOIN points_account a ON a.kind = 'issuance' AND a.merchant_id = t.merchant_id;
-            INSERT INTO points_ledgerseal (transaction_id, prev_hash, hash, sealed_at)
-            SELECT id, '', md5(id::text) || md5(id::text || 'x'), now()
+            INSERT INTO points_ledgerseal (transaction_id, prev_hash, hash, seal_version,
+                                           sealed_at)
+            SELECT id, '', md5(id::text) || md5(id::text || 'x'), 2, now()
             FROM points_ledgertransaction ORDER BY id;
             ANALYZE;
             """

@@ -374,6 +374,8 @@ class LedgerSeal(models.Model):
     )
     prev_hash = models.CharField(_("previous hash"), max_length=64)
     hash = models.CharField(_("hash"), max_length=64)
+    # Which serialization the hash covers (docs/audit.md); old versions stay verifiable.
+    seal_version = models.PositiveSmallIntegerField(_("seal version"), default=2)
     sealed_at = models.DateTimeField(_("sealed at"), default=timezone.now)
 
     class Meta:
@@ -385,7 +387,31 @@ class LedgerSeal(models.Model):
         return self.hash[:12]
 
 
-APPEND_ONLY_MODELS = (LedgerTransaction, LedgerEntry, LotAllocation, LedgerSeal)
+class LedgerCheckpoint(models.Model):
+    """A signed statement "the chain's first `sealed_count` seals end in `head_hash`".
+
+    Signed with an Ed25519 key kept outside the database (LEDGER_SIGNING_KEY_FILE), also
+    appended to LEDGER_CHECKPOINT_DIR and mailed to AUDITOR_EMAILS: a rewrite of sealed
+    history, the tail included, no longer matches an earlier checkpoint (docs/audit.md).
+    """
+
+    seq = models.PositiveIntegerField(_("sequence"), unique=True)
+    head_hash = models.CharField(_("head hash"), max_length=64)
+    sealed_count = models.PositiveBigIntegerField(_("sealed transactions"))
+    at = models.DateTimeField(_("signed at"))
+    key_id = models.CharField(_("key id"), max_length=16)
+    signature = models.CharField(_("signature"), max_length=100)
+
+    class Meta:
+        ordering = ["seq"]
+        verbose_name = _("ledger checkpoint")
+        verbose_name_plural = _("ledger checkpoints")
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.head_hash[:12]} ({self.sealed_count})"
+
+
+APPEND_ONLY_MODELS = (LedgerTransaction, LedgerEntry, LotAllocation, LedgerSeal, LedgerCheckpoint)
 
 
 class Purchase(models.Model):

@@ -1,5 +1,3 @@
-import csv
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
@@ -14,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from points.csv_writer import BOM, SafeWriter
 from points.dashboard import sections_for
 from points.forms import HistoryFilterForm, SignUpForm
 from points.models import Account, Member, Notification
@@ -153,7 +152,7 @@ class _Echo:
 
 
 def _history_csv(member, movements):
-    writer = csv.writer(_Echo())
+    writer = SafeWriter(_Echo())
     header = [
         _("Time"),
         _("Kind"),
@@ -166,7 +165,7 @@ def _history_csv(member, movements):
     ]
 
     def rows():
-        yield "\ufeff" + writer.writerow(header)  # BOM: Excel opens the Chinese correctly
+        yield BOM + writer.writerow(header)  # BOM: Excel opens the Chinese correctly
         for entry in movements.iterator(chunk_size=500):
             txn = entry.transaction
             yield writer.writerow(

@@ -28,6 +28,7 @@ from merchants.money import format_yuan
 from points.models import (
     Account,
     Community,
+    LedgerCheckpoint,
     LedgerEntry,
     LedgerSeal,
     LedgerTransaction,
@@ -654,6 +655,7 @@ class IntegrityStatus:
     transactions: int
     sealed: int
     last_verification: LedgerVerification | None
+    latest_checkpoint: LedgerCheckpoint | None = None
 
     @property
     def unsealed(self) -> int:
@@ -666,6 +668,7 @@ def ledger_integrity_status() -> IntegrityStatus:
         transactions=LedgerTransaction.objects.count(),
         sealed=LedgerSeal.objects.count(),
         last_verification=LedgerVerification.objects.order_by("-started_at", "-id").first(),
+        latest_checkpoint=LedgerCheckpoint.objects.order_by("-seq").first(),
     )
 
 

@@ -295,6 +295,18 @@ RISK_THRESHOLDS = {
 }
 # Tests on PostgreSQL flush tables with TRUNCATE; only they switch this on.
 LEDGER_ALLOW_TEST_TRUNCATE = False
+# The Ed25519 key that signs the seal chain's checkpoints: a file, never the database.
+# Local runs generate one under var/ on first use; production must set it (docs/audit.md).
+LEDGER_SIGNING_KEY_FILE = env("LEDGER_SIGNING_KEY_FILE", default="") or str(
+    BASE_DIR / "var" / "ledger-signing-key.pem"
+)
+LEDGER_SIGNING_KEY_GENERATE = env.bool("LEDGER_SIGNING_KEY_GENERATE", default=True)
+# Every signed checkpoint is also appended to checkpoints.jsonl here (outside the database).
+LEDGER_CHECKPOINT_DIR = env("LEDGER_CHECKPOINT_DIR", default="") or str(
+    BASE_DIR / "var" / "checkpoints"
+)
+# Each new checkpoint is mailed to these addresses (comma-separated; empty = no mail).
+AUDITOR_EMAILS = env.list("AUDITOR_EMAILS", default=[])
 
 if POINTS_EXPIRY_MONTHS is not None and POINTS_EXPIRY_MONTHS <= 0:
     raise ImproperlyConfigured(

@@ -61,3 +61,6 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Logging: one JSON object per line on stderr, for the log shipper -----------------
 LOGGING = json_logging_config(env("LOG_LEVEL", default="INFO"))
+
+# A production checkpoint key is provisioned, never generated on a server (docs/audit.md).
+LEDGER_SIGNING_KEY_GENERATE = env.bool("LEDGER_SIGNING_KEY_GENERATE", default=False)

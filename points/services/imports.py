@@ -57,6 +57,7 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from merchants.models import Category, Merchant, Product
+from points.csv_writer import csv_writer
 from points.models import Account, LedgerTransaction, Member, Purchase, PurchaseLine
 from points.rules import CampaignRule, EarnResult, LineInput, earn_for_purchase
 from points.services.accounts import issuance_account, system_account
@@ -213,7 +214,7 @@ def purchases_import(
             disable=not progress,
         ) as bar,
     ):
-        importer.rejects = csv.writer(rejects_file)
+        importer.rejects = csv_writer(rejects_file, bom=True)
         importer.rejects.writerow(REJECT_COLUMNS)
         # Two stages: while the writer posts batch k, this thread validates and computes
         # batch k+1 and reads k+2. The connection is used by one thread at a time: lookups

@@ -71,7 +71,7 @@ def row(member, receipt, *, sku="", category="", qty=1, amount=1000, when=WHEN, 
 
 
 def read_rejects(path):
-    with open(path, encoding="utf-8", newline="") as handle:
+    with open(path, encoding="utf-8-sig", newline="") as handle:
         return list(csv.DictReader(handle))
 
 
