@@ -37,12 +37,12 @@ RUN python /tmp/build/requirements_from_pyproject.py /tmp/build/pyproject.toml \
 WORKDIR /app
 COPY . .
 # Build-time values only: nothing here ends up in the running container's environment.
+# Neither command opens a database connection; the URL only has to name PostgreSQL.
 RUN export DJANGO_SETTINGS_MODULE=config.settings.production \
         SECRET_KEY=build-only-not-a-secret ALLOWED_HOSTS=localhost \
-        DATABASE_URL=sqlite:////tmp/build.sqlite3 \
+        DATABASE_URL=postgres://build@127.0.0.1:1/never_connected \
     && python manage.py compilemessages \
-    && python manage.py collectstatic --noinput \
-    && rm -f /tmp/build.sqlite3*
+    && python manage.py collectstatic --noinput
 
 
 FROM runtime-base AS runtime

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -155,9 +154,7 @@ def from_json_rows(model: type[models.Model], alias: str) -> str:
 def prepared_statements_enabled() -> bool:
     """Server-side prepared statements, unless a transaction-mode pooler is in front (it may
     hand the next transaction a server connection that never saw the statement)."""
-    return connection.vendor == "postgresql" and getattr(
-        settings, "DATABASE_PREPARED_STATEMENTS", True
-    )
+    return getattr(settings, "DATABASE_PREPARED_STATEMENTS", True)
 
 
 @dataclass
@@ -256,19 +253,13 @@ def _select_list(chain: tuple[tuple[type[models.Model], str], ...]) -> tuple[str
         for index, f in enumerate(fields, start):
             items.append(f"{alias}.{quote(f.column)}")
             column = f.get_col(alias)
-            # The converters the ORM applies to this column (JSON text, SQLite's dates...).
+            # The converters the ORM applies to this column (JSON text, say).
             converters = connection.ops.get_db_converters(column) + f.get_db_converters(connection)
             if converters:
                 conversions.append((index, column, converters))
         layout.append((model, [f.attname for f in fields], start, start + len(fields)))
         start += len(fields)
     return ", ".join(items), layout, conversions
-
-
-def portable(sql: str) -> str:
-    """`sql` for the connection: PostgreSQL as written; elsewhere without `::type` casts
-    (which only server-side binding needs)."""
-    return sql if connection.vendor == "postgresql" else re.sub(r"::\w+(\[\])?", "", sql)
 
 
 def fetch_joined(
@@ -279,7 +270,7 @@ def fetch_joined(
     as one prepared statement whose SQL is built once (the caller links the instances)."""
     select, layout, conversions = _select_list(tuple(chain))
     with hot_cursor() as cursor:
-        cursor.execute(portable(f"SELECT {select} {from_sql}"), params)
+        cursor.execute(f"SELECT {select} {from_sql}", params)
         row = cursor.fetchone()
     if row is None:
         return None
@@ -296,9 +287,6 @@ def fetch_joined(
 def insert_row(instance: models.Model) -> models.Model:
     """INSERT the unsaved `instance` as one prepared statement (its row as JSON) and set its
     primary key; database errors (a unique constraint, say) are raised as the ORM's are."""
-    if connection.vendor != "postgresql":
-        instance.save(force_insert=True)
-        return instance
     model = type(instance)
     fields, columns = insert_fields(model)
     sql = (

@@ -127,17 +127,14 @@ def audit_rows_sql(filters: AuditFilters) -> tuple[str, list]:
     if filters.kind:
         where.append("t.kind = %s")
         params.append(filters.kind)
-    if connection.vendor == "postgresql":
-        # ISO 8601 in the site's zone, formatted by the database (parsing a timestamp per
-        # row in Python costs more than the rest of the row).
-        time_column = f"""(SELECT to_char(l.local, 'YYYY-MM-DD"T"HH24:MI:SS.US')
-                    || CASE WHEN l.local >= l.utc THEN '+' ELSE '' END
-                    || to_char(l.local - l.utc, 'HH24:MI')
-                  FROM (SELECT t.created_at AT TIME ZONE {_quote_literal(settings.TIME_ZONE)}
-                               AS local,
-                               t.created_at AT TIME ZONE 'UTC' AS utc) l)"""
-    else:
-        time_column = "t.created_at"
+    # ISO 8601 in the site's zone, formatted by the database (parsing a timestamp per
+    # row in Python costs more than the rest of the row).
+    time_column = f"""(SELECT to_char(l.local, 'YYYY-MM-DD"T"HH24:MI:SS.US')
+                || CASE WHEN l.local >= l.utc THEN '+' ELSE '' END
+                || to_char(l.local - l.utc, 'HH24:MI')
+              FROM (SELECT t.created_at AT TIME ZONE {_quote_literal(settings.TIME_ZONE)}
+                           AS local,
+                           t.created_at AT TIME ZONE 'UTC' AS utc) l)"""
     sql = f"""
         SELECT t.id, s.hash, {time_column}, t.kind, m.member_no, a.code, r.points,
                r.balance_after, mc.name, t.reference, t.reason, t.actor

@@ -1,5 +1,6 @@
 """Settings shared by every environment. The environment is read once, here."""
 
+import os
 from pathlib import Path
 
 import environ
@@ -70,27 +71,23 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------
-# Embedded default: a SQLite file in WAL mode whose transactions start IMMEDIATE, so
-# concurrent writers queue on the write lock instead of failing with "database is locked".
-SQLITE_DEFAULT_URL = f"sqlite:///{BASE_DIR / 'var' / 'jifen.sqlite3'}"
-DATABASES = {"default": env.db("DATABASE_URL", default=SQLITE_DEFAULT_URL)}
+# PostgreSQL only. With no DATABASE_URL: the embedded server of this checkout (var/pg/,
+# Unix socket), started if it is not running (config/embedded_db.py).
+if env("DATABASE_URL", default=""):
+    DATABASES = {"default": env.db("DATABASE_URL")}
+elif os.environ.get("DJANGO_SETTINGS_MODULE", "").endswith(".production"):
+    raise ImproperlyConfigured("DATABASE_URL is required in production.")
+else:
+    from config.embedded_db import database_url
+
+    DATABASES = {"default": env.db_url_config(database_url())}
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database (postgres://...).")
 
 
 def _tune_database(db: dict) -> dict:
-    if db["ENGINE"] == "django.db.backends.sqlite3":
-        Path(db["NAME"]).parent.mkdir(parents=True, exist_ok=True) if db[
-            "NAME"
-        ] != ":memory:" else None
-        db.setdefault("OPTIONS", {}).update(
-            {
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            }
-        )
-    else:
-        db.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
-        db.setdefault("CONN_HEALTH_CHECKS", True)
+    db.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    db.setdefault("CONN_HEALTH_CHECKS", True)
     return db
 
 

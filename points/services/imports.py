@@ -12,7 +12,7 @@ through the API would have given — except that an import grants no sign-up or 
 bonus (those follow a member's real first visit, not the loading of old receipts) and sets
 `Member.last_activity_at` to the latest imported `occurred_at` when that is newer.
 
-Writing is set-based on PostgreSQL: per batch of rows, one transaction that COPYs the
+Writing is set-based: per batch of rows, one transaction that COPYs the
 computed purchases and lines into TEMP staging tables, drops receipts already recorded
 (anti-join), posts the ledger rows with `ledger_bulk_earn_from_staging` and inserts purchases
 and lines with INSERT ... SELECT. A crash loses at most the batch in flight; a rerun skips
@@ -20,8 +20,7 @@ what was committed. The database's part of a batch runs in a second thread on th
 connection while this one reads, validates and computes the next batch (and builds its COPY
 text); lookups happen between two writes, so the connection is never used by both at once.
 Members with a negative balance (a refund debt) have their purchases posted one by one
-through `ledger_post`, which repays the debt from the new credit. On SQLite every purchase
-takes that one-by-one path: slower, same rows.
+through `ledger_post`, which repays the debt from the new credit.
 
 A row that fails validation rejects its whole purchase: every row of that receipt goes to
 the rejects CSV with a reason, and nothing of it is written.
@@ -48,7 +47,6 @@ from django.db import (
     connections,
     transaction,
 )
-from django.db.models import Q
 from django.utils import timezone
 from tqdm import tqdm
 
@@ -336,12 +334,11 @@ def _groups(rows: Iterator[_Row], multi_row_receipts: dict[str, int]) -> Iterato
 
 
 class _Writer:
-    """Writes one batch at a time; on PostgreSQL in a second thread, on the same connection.
+    """Writes one batch at a time, in a second thread, on the same connection.
 
     PostgreSQL does the writing, so the thread mostly waits on it and leaves the GIL to the
     importer's thread, which meanwhile validates and computes the next batch. The caller
-    never uses the connection while a write is in flight (`wait` first). On SQLite a write
-    runs at once, in the caller's thread.
+    never uses the connection while a write is in flight (`wait` first).
     """
 
     def __init__(self, importer: _Importer, bar: tqdm):
@@ -352,11 +349,10 @@ class _Writer:
         self.executor: ThreadPoolExecutor | None = None
 
     def __enter__(self) -> _Writer:
-        if self.connection.vendor == "postgresql":
-            self.connection.inc_thread_sharing()
-            self.executor = ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix="import-writer", initializer=self._share
-            )
+        self.connection.inc_thread_sharing()
+        self.executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="import-writer", initializer=self._share
+        )
         return self
 
     def _share(self) -> None:
@@ -408,7 +404,7 @@ class _Importer:
         self.merchants = {m.slug: m for m in Merchant.objects.all()}
         self.rules: dict[int, _MerchantRules] = {}
         self.members: dict[str, _MemberRef | None] = {}
-        self.chunk = 10_000 if connection.vendor == "postgresql" else 500
+        self.chunk = 10_000
 
     # One batch: look up what it names (database), validate and compute (Python only, so it
     # can overlap the previous batch's write), then write (the `_Writer`'s thread).
@@ -431,7 +427,7 @@ class _Importer:
         for purchase in purchases:
             self._compute(purchase)
         batch = _Batch(purchases, size)
-        if purchases and connection.vendor == "postgresql":
+        if purchases:
             batch.staged = self._staged(purchases)
         return batch
 
@@ -441,9 +437,7 @@ class _Importer:
             return []
         for attempt in range(1, _WRITE_ATTEMPTS + 1):
             try:
-                if connection.vendor == "postgresql":
-                    return self._write_set_based(batch)
-                return self._write_one_by_one(batch.purchases)
+                return self._write_set_based(batch)
             except (IntegrityError, OperationalError, MemberAccountInDebt):
                 # A concurrent writer recorded one of these receipts, put a member in debt or
                 # deadlocked with us: the batch was rolled back; try it again from the top.
@@ -597,28 +591,16 @@ class _Importer:
                 keys[(merchant.pk, values[2])] = None
         self.recorded = set()
         for chunk in _chunks(list(keys), self.chunk):
-            if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        """
-                        SELECT p.merchant_id, p.receipt_no
-                          FROM unnest(%s::bigint[], %s::text[]) AS k(merchant_id, receipt_no)
-                          JOIN points_purchase p USING (merchant_id, receipt_no)
-                        """,
-                        [[key[0] for key in chunk], [key[1] for key in chunk]],
-                    )
-                    self.recorded.update(cursor.fetchall())
-                continue
-            by_merchant: dict[int, list[str]] = {}
-            for merchant_id, receipt_no in chunk:
-                by_merchant.setdefault(merchant_id, []).append(receipt_no)
-            for merchant_id, receipts in by_merchant.items():
-                self.recorded.update(
-                    (merchant_id, receipt_no)
-                    for receipt_no in Purchase.objects.filter(
-                        merchant_id=merchant_id, receipt_no__in=receipts
-                    ).values_list("receipt_no", flat=True)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    """
+                    SELECT p.merchant_id, p.receipt_no
+                      FROM unnest(%s::bigint[], %s::text[]) AS k(merchant_id, receipt_no)
+                      JOIN points_purchase p USING (merchant_id, receipt_no)
+                    """,
+                    [[key[0] for key in chunk], [key[1] for key in chunk]],
                 )
+                self.recorded.update(cursor.fetchall())
 
     def _without_recorded(self, purchases: list[_Purchase]) -> list[_Purchase]:
         """Drop receipts already recorded (a rerun), before spending time on their points."""
@@ -647,14 +629,7 @@ class _Importer:
             on=on,
         )
 
-    # --- Writing: one-by-one (SQLite; members in debt) ---------------------------------
-
-    def _write_one_by_one(self, purchases: list[_Purchase]) -> list[_Purchase]:
-        self.batch_now = timezone.now()
-        with transaction.atomic(durable=True):
-            written = [p for p in purchases if self._write_one(p)]
-            self._touch_members(written)
-        return written
+    # --- Writing: one by one (members in debt) ------------------------------------------
 
     def _write_one(self, purchase: _Purchase) -> bool:
         """What `purchase_record` writes, without its first-purchase bonus; False if recorded."""
@@ -728,24 +703,18 @@ class _Importer:
                 latest[purchase.member.id] = purchase.occurred_at
         if not latest:
             return
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    """
-                    UPDATE points_member m SET last_activity_at = t.latest
-                      FROM unnest(%s::bigint[], %s::timestamptz[]) AS t(member_id, latest)
-                     WHERE m.id = t.member_id
-                       AND (m.last_activity_at IS NULL OR m.last_activity_at < t.latest)
-                    """,
-                    [list(latest), list(latest.values())],
-                )
-            return
-        for member_id, moment in latest.items():
-            Member.objects.filter(
-                Q(last_activity_at__isnull=True) | Q(last_activity_at__lt=moment), pk=member_id
-            ).update(last_activity_at=moment)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                UPDATE points_member m SET last_activity_at = t.latest
+                  FROM unnest(%s::bigint[], %s::timestamptz[]) AS t(member_id, latest)
+                 WHERE m.id = t.member_id
+                   AND (m.last_activity_at IS NULL OR m.last_activity_at < t.latest)
+                """,
+                [list(latest), list(latest.values())],
+            )
 
-    # --- Writing: set-based (PostgreSQL) -----------------------------------------------
+    # --- Writing: set-based ------------------------------------------------------------
 
     def _write_set_based(self, batch: _Batch) -> list[_Purchase]:
         purchases = batch.purchases

@@ -174,7 +174,7 @@ def ledger_post(
                 return _original(idempotency_key)
             if posted is _POSTED:
                 return txn
-            # _IN_DEBT (or not PostgreSQL): the general path below, in the same transaction.
+            # _IN_DEBT: the general path below, in the same transaction.
         locked = _lock_member_accounts([p.account.pk for p in member_postings])
         try:
             plans = [
@@ -309,11 +309,8 @@ def _post_credits_in_one_statement(
 
     Returns _POSTED (txn saved, the posted Account objects refreshed), _REPLAYED (the key
     exists; nothing written) or _IN_DEBT (a credited account has a negative balance, the
-    `only_if` SQL condition is false, or the database is not PostgreSQL; nothing written,
-    the locks kept: use the general path).
+    `only_if` SQL condition is false; nothing written, the locks kept: use the general path).
     """
-    if connection.vendor != "postgresql":
-        return _IN_DEBT
     condition, condition_params = only_if or ("", ())
     ctes, returns, attached_params = attached_ctes(attached)
     sql, fields = _post_credits_statement(ctes, returns, condition)
@@ -389,7 +386,7 @@ def ledger_credit_at_once(
     trip (one statement is atomic on its own, so no transaction is needed around it), and
     the posted transaction is returned with `attached` holding what the writes returned.
     Otherwise (a replay, a debt to repay, the `only_if` SQL condition false after the
-    accounts are locked, a debit, not PostgreSQL) nothing is written and None is returned:
+    accounts are locked, a debit) nothing is written and None is returned:
     post with `ledger_post`.
     """
     _validate(kind=kind, idempotency_key=idempotency_key, postings=postings, by_code=True)
@@ -516,10 +513,7 @@ def ledger_expire_due_batch(
     One database transaction: lock the accounts (ascending ids; with `skip_locked`, accounts
     another transaction holds are skipped and counted in `skipped`), then post one `expire`
     transaction per locked account that still has lots past `now`, in one statement.
-    PostgreSQL only (data-modifying CTEs); on SQLite use `points.services.expiry`.
     """
-    if connection.vendor != "postgresql":
-        raise NotImplementedError("ledger_expire_due_batch needs PostgreSQL.")
     with transaction.atomic(durable=True), connection.cursor() as cursor:
         # The open-lot index (account_id, expires_at) WHERE remaining > 0 yields accounts in
         # order, so a run is one pass over it however many batches it takes.
@@ -841,7 +835,7 @@ def _refresh_accounts_in_memory(postings, locked) -> None:
 # The one other way ledger rows are written, for imports of historical purchases: the same
 # rows `ledger_post` writes for an earn (transaction, balanced entries, one lot per credited
 # member account, cached balance and version), for tens of thousands of earns in five
-# statements instead of a handful of round trips each. PostgreSQL only.
+# statements instead of a handful of round trips each.
 
 
 class MemberAccountInDebt(LedgerError):
@@ -908,8 +902,6 @@ def ledger_bulk_earn_from_staging(
     Idempotency is the caller's: it removes rows whose receipts are already recorded; a
     staged key that exists anyway violates the unique index and the caller rolls back.
     """
-    if connection.vendor != "postgresql":
-        raise InvalidPosting("Set-based posting needs PostgreSQL; use ledger_post.")
     now = now or timezone.now()
     standard_expiry = default_expiry(Account(kind=Account.Kind.STANDARD), now)
     stg = connection.ops.quote_name(staging_table)

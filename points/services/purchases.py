@@ -308,7 +308,7 @@ def purchase_record(
 # nothing: the posting, the purchase, its lines, the member's last activity and the inbox
 # row "积分到账" are one statement (`ledger_credit_at_once` with attached writes), one round
 # trip. Everything else (a first purchase and its bonus, a replay, a debt to repay, no points
-# at all, SQLite) takes the general path below it, which does the same in a transaction.
+# at all) takes the general path below it, which does the same in a transaction.
 
 # Checked after the member's accounts are locked; if false, nothing is written.
 _AT_ONCE_ONLY_IF = compact("""
@@ -324,8 +324,6 @@ _AT_ONCE_ONLY_IF = compact("""
 def _record_at_once(purchase: Purchase, lines: list[dict], *, earned, actor: str) -> bool:
     """Record the purchase and its points in one statement if it is the common case;
     True if done (`purchase` is saved), False if nothing was written."""
-    if connection.vendor != "postgresql":
-        return False
     member, merchant = purchase.member, purchase.merchant
     accounts = {  # named by their codes: the statement finds them, no read needed first
         kind: unsaved(Account, code=member_account_code(member.pk, kind), kind=kind, member=member)
@@ -417,18 +415,8 @@ def _saved(purchase: Purchase, pk: int) -> None:
 
 
 def _save_purchase(purchase: Purchase, lines: list[dict], *, active_at) -> None:
-    """Insert the purchase and its lines and mark the member active (after its posting).
-
-    One statement on PostgreSQL (the writes `_record_at_once` attaches to the posting).
-    Elsewhere, the three ORM calls it stands for.
-    """
-    if connection.vendor != "postgresql":
-        purchase.save(force_insert=True)
-        PurchaseLine.objects.bulk_create(
-            [PurchaseLine(purchase=purchase, **values) for values in lines]
-        )
-        Member.objects.filter(pk=purchase.member_id).update(last_activity_at=active_at)
-        return
+    """Insert the purchase and its lines and mark the member active (after its posting),
+    in one statement (the writes `_record_at_once` attaches to the posting)."""
     returned = attached_writes_run(
         _purchase_writes(purchase, lines, active_at=active_at), txn_id=purchase.transaction_id
     )

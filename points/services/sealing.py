@@ -71,11 +71,10 @@ def ledger_seal(*, batch_size: int = 2000) -> int:
 
 def _seal_batch(batch_size: int) -> int:
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_SEAL_LOCK_ID])
-                if not cursor.fetchone()[0]:
-                    return 0  # another sealer is at work; it will seal these
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_SEAL_LOCK_ID])
+            if not cursor.fetchone()[0]:
+                return 0  # another sealer is at work; it will seal these
         last = LedgerSeal.objects.order_by("-id").only("hash").first()
         prev_hash = last.hash if last else GENESIS_HASH
         unsealed = with_sealed_rows(

@@ -162,9 +162,8 @@ def _under_reward_lock(stock_hint: int | None, attempt):
 
 def _locked_reward(pk: int, *, exclusive: bool) -> Reward | None:
     """The reward locked FOR UPDATE, or FOR KEY SHARE (it cannot be deleted or re-keyed
-    meanwhile; PostgreSQL only, SQLite has one writer anyway). Raises `_StockNowLimited` for
-    a limited stock under a share lock."""
-    if exclusive or connection.vendor != "postgresql":
+    meanwhile). Raises `_StockNowLimited` for a limited stock under a share lock."""
+    if exclusive:
         # of=self: the model orders by merchant, a join that would lock the merchant row too
         # (every purchase there then waits for this redemption; it deadlocked with earns).
         return Reward.objects.select_for_update(of=("self",)).filter(pk=pk).first()

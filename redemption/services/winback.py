@@ -48,7 +48,7 @@ def lapsed_members(*, now: datetime) -> QuerySet[Member]:
         .values("created_at")[:1]
     )
     activity = Coalesce("last_activity_at", "joined_at")
-    # GREATEST ignores NULL on PostgreSQL but not on SQLite: never hand it one.
+    # The later of the last activity and the last redemption (if any).
     return (
         Member.objects.filter(user__is_active=True)
         .annotate(

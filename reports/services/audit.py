@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from reports.audit import COLUMNS, FORMATS, AuditFilters, BadFilter, audit_rows_sql
@@ -45,18 +44,16 @@ def column_labels() -> list[str]:
 
 @contextmanager
 def consistent_snapshot():
-    """One read-only transaction; REPEATABLE READ on PostgreSQL so every row comes from
-    the same snapshot. Inside a caller's transaction (tests) it joins it as it is."""
+    """One read-only transaction, REPEATABLE READ so every row comes from the same
+    snapshot. Inside a caller's transaction (tests) it joins it as it is."""
     outermost = not connection.in_atomic_block
     with transaction.atomic():
-        if outermost and connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
+        with connection.cursor() as cursor:
+            if outermost:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                # A cursor is planned for its first 10% of rows by default (nested loops);
-                # an export reads all of them, so plan for that (hash joins, one sort).
-                cursor.execute("SET LOCAL cursor_tuple_fraction = 1.0")
+            # A cursor is planned for its first 10% of rows by default (nested loops);
+            # an export reads all of them, so plan for that (hash joins, one sort).
+            cursor.execute("SET LOCAL cursor_tuple_fraction = 1.0")
         yield
 
 
@@ -69,10 +66,8 @@ class _Formatter:
 
     def time(self, value) -> str:
         """ISO 8601 with microseconds in the site's zone (PostgreSQL formats it itself)."""
-        if isinstance(value, str):
-            if "T" in value:  # already formatted by the database
-                return value
-            value = parse_datetime(value)  # SQLite hands back its stored text
+        if isinstance(value, str):  # already formatted by the database
+            return value
         if timezone.is_naive(value):
             value = value.replace(tzinfo=UTC)
         return value.astimezone(self.zone).isoformat(timespec="microseconds")

@@ -269,7 +269,7 @@ def test_a_store_of_another_merchant_is_refused(pos, other_shop, make_member):
 
 
 def test_a_purchase_costs_a_bounded_number_of_queries(
-    pos, make_member, django_assert_max_num_queries, is_postgres
+    pos, make_member, django_assert_max_num_queries
 ):
     member = make_member()
     post(pos, "purchases", purchase_body(member, receipt="warm-up"))
@@ -277,9 +277,8 @@ def test_a_purchase_costs_a_bounded_number_of_queries(
     # statement (posting, purchase, lines, last activity, "积分到账", the balances of the
     # answer), the idempotency record, a savepoint pair; two spares for the issuance
     # accounts, which a test's rolled-back transaction never lets the per-process cache keep.
-    # (24 before make bench, 14 after its first round.) SQLite takes the general path with
-    # the ORM: the ledger's five statements and the purchase's three.
-    with django_assert_max_num_queries(8 if is_postgres else 20):
+    # (24 before make bench, 14 after its first round.)
+    with django_assert_max_num_queries(8):
         response = post(pos, "purchases", purchase_body(member, receipt="R-2"))
     assert response.status_code == 201
 

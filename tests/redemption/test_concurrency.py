@@ -12,8 +12,6 @@ from redemption.services.errors import OutOfStock
 from redemption.services.redemptions import reward_redeem
 from tests.points.helpers import earn
 
-pytestmark = pytest.mark.postgres
-
 
 def run_threads(target, count):
     threads = [threading.Thread(target=target, args=(n,)) for n in range(count)]
