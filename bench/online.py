@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402
     Result,
+    client_program,
     create_schema_database,
     drop_database,
     load_average,
@@ -318,7 +319,7 @@ def fund(member_nos: list[str], points: int) -> None:
 
 def pgbench_init(db: str, scale: int) -> None:
     subprocess.run(
-        ["pgbench", "-i", "-q", "-s", str(scale), server_url(db)],
+        [client_program("pgbench"), "-i", "-q", "-s", str(scale), server_url(db)],
         check=True,
         capture_output=True,
     )
@@ -334,7 +335,7 @@ def pgbench_tps(db: str, clients: int, seconds: float, expected_tps: float | Non
         length = ["-T", str(max(1, round(seconds)))]
     out = subprocess.run(
         [
-            "pgbench",
+            client_program("pgbench"),
             "-b",
             "tpcb-like",
             "-n",

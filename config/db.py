@@ -91,7 +91,8 @@ def database_url(alias: str = DEFAULT_DB_ALIAS, **overrides: str) -> str:
     host = params.get("host", "127.0.0.1")
     name = quote(params.get("dbname", ""), safe="")
     if host.startswith("/"):  # a Unix socket directory, e.g. the embedded server's
-        return f"postgres://{user}{password}@/{name}?host={quote(host, safe='/')}"
+        port = f"&port={params['port']}" if params.get("port") else ""
+        return f"postgres://{user}{password}@/{name}?host={quote(host, safe='/')}{port}"
     return f"postgres://{user}{password}@{host}:{params.get('port', '5432')}/{name}"
 
 

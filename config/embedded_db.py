@@ -53,23 +53,25 @@ def _server():
         ) from error
 
 
-def socket_dir() -> Path:
-    """Start the embedded server if it is not running; the directory of its Unix socket."""
+def socket() -> tuple[Path, int]:
+    """Start the embedded server if it is not running; the directory of its Unix socket and
+    the port number in the socket's name (named, so a PGPORT in the environment is no matter)."""
     info = _server().get_postmaster_info()
     if info.socket_dir is None:  # only on Windows, which listens on a port instead
         raise EmbeddedDatabaseUnavailable("the embedded PostgreSQL has no Unix socket")
-    return Path(info.socket_dir)
+    return Path(info.socket_dir), info.port or 5432
 
 
 def database_url(name: str = DEFAULT_DATABASE) -> str:
     """A DATABASE_URL for database `name` on the embedded server, created if missing."""
     import psycopg
 
-    host = socket_dir()
-    with psycopg.connect(host=str(host), dbname="postgres", user="postgres", autocommit=True) as c:
-        if c.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
-            c.execute(f'CREATE DATABASE "{name}"')
-    return f"postgres://postgres@/{name}?host={host}"
+    host, port = socket()
+    params = {"host": str(host), "port": port, "user": "postgres"}
+    with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return f"postgres://postgres@/{name}?host={host}&port={port}"
 
 
 def is_running() -> bool:

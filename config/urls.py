@@ -1,10 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from points import views as points_views
+from config import views as site_views
 
 urlpatterns = [
-    path("healthz", points_views.healthz, name="healthz"),
+    path("healthz", site_views.healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("points.api_urls")),
@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("reports.urls")),
 ]
 
-handler403 = "points.views.permission_denied"
-handler404 = "points.views.page_not_found"
-handler500 = "points.views.server_error"
+handler400 = "config.views.bad_request"
+handler403 = "config.views.permission_denied"
+handler404 = "config.views.page_not_found"
+handler500 = "config.views.server_error"

@@ -10,3 +10,6 @@ class PointsConfig(AppConfig):
         from points.services.catalog import connect_signals
 
         connect_signals()
+        # Register the tasks in every process (Celery's autodiscovery waits for a worker):
+        # services queue them by name, without importing this module.
+        import points.tasks  # noqa: F401

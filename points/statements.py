@@ -2,8 +2,8 @@
 
 The earn path is bounded by round trips and by the Python spent per statement, not by
 PostgreSQL's work (bench/README.md). Its few statements are therefore written once per
-process as SQL; on PostgreSQL they are bound and prepared on the server (parameters travel
-apart from the text, and PostgreSQL parses and plans each statement once per connection),
+process as SQL; they are bound and prepared on the server (parameters travel apart from
+the text, and PostgreSQL parses and plans each statement once per connection),
 and a whole row travels as one JSON parameter that PostgreSQL turns into the table's row
 type (`jsonb_populate_record`): one value to adapt in Python instead of one per column.
 """
@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import connection, models
 from django.db.models import signals
 from django.db.models.base import ModelState
@@ -151,63 +150,15 @@ def from_json_rows(model: type[models.Model], alias: str) -> str:
     return f"jsonb_populate_recordset(NULL::{table}, %s::jsonb) WITH ORDINALITY AS {alias}"
 
 
-def prepared_statements_enabled() -> bool:
-    """Server-side prepared statements, unless a transaction-mode pooler is in front (it may
-    hand the next transaction a server connection that never saw the statement)."""
-    return getattr(settings, "DATABASE_PREPARED_STATEMENTS", True)
-
-
-@dataclass
-class _LoggedQuery:
-    query: bytes
-    params: None = None
-
-
-@functools.cache
-def _prepared_cursor_class():
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
-    class PreparedCursor(ServerBindingCursor):
-        """Binds on the server and prepares every statement it runs (psycopg keeps up to
-        `prepared_max` of them per connection, by text)."""
-
-        def execute(self, query, params=None, *, prepare=None, binary=None):
-            super().execute(query, params, prepare=True, binary=binary)
-            if self._query is None:
-                # A prepared statement is sent by name; keep its text for Django's query log
-                # (which reads `_query.query`), as for any other statement.
-                self._query = _LoggedQuery(query.encode() if isinstance(query, str) else query)
-            return self
-
-    return PreparedCursor
-
-
-_NEVER_AUTOMATICALLY = 2**31 - 1
-
-
 @contextmanager
 def hot_cursor():
-    """A cursor for one of the few statements run on every purchase.
-
-    On PostgreSQL (unless `DATABASE_PREPARED_STATEMENTS` is off) it binds parameters on the
-    server and prepares the statement; it is still wrapped like any Django cursor, so query
-    logging, `assertNumQueries` and execute wrappers see it. Elsewhere: a plain cursor.
-    """
-    if not prepared_statements_enabled():
-        with connection.cursor() as cursor:
-            yield cursor
-        return
-    connection.ensure_connection()
-    if connection.connection.prepare_threshold is None:
-        # Django turns automatic preparing off (None), which psycopg also applies to an
-        # explicit prepare=True; a threshold no count reaches prepares only what asks to.
-        connection.connection.prepare_threshold = _NEVER_AUTOMATICALLY
-    raw = _prepared_cursor_class()(connection.connection)
-    cursor = connection._prepare_cursor(raw)  # Django's own wrapping of a new cursor
-    try:
+    """A cursor for one of the few statements run on every purchase. With
+    `DATABASE_PREPARED_STATEMENTS` (the default) the connection binds parameters on the
+    server and prepares a statement it runs repeatedly (config/settings/base.py sets
+    psycopg's `server_side_binding` and `prepare_threshold` through Django's OPTIONS), so
+    this is Django's own cursor: query logging and `assertNumQueries` see it as any other."""
+    with connection.cursor() as cursor:
         yield cursor
-    finally:
-        cursor.close()
 
 
 @dataclass(frozen=True)

@@ -85,18 +85,34 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database (postgres://...).")
 
 
-def _tune_database(db: dict) -> dict:
-    db.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
-    db.setdefault("CONN_HEALTH_CHECKS", True)
+# Statements a connection runs again and again (the few every purchase runs, above all) are
+# prepared on the server: parameters bound there and the plan kept, through Django's own
+# psycopg OPTIONS. Off behind a transaction-mode pooler older than PgBouncer 1.21 (it may
+# hand a transaction a server connection that never saw the statement); production turns
+# it off with PGBOUNCER_TRANSACTION_POOLING unless this is set explicitly.
+DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
+# psycopg's own default: a statement is prepared on its 5th execution on a connection.
+PREPARE_THRESHOLD = 5
+
+
+def prepared_statements(db: dict, enabled: bool) -> dict:
+    """Server-side binding and automatic preparing for `db`, or neither."""
+    options = db.setdefault("OPTIONS", {})
+    if enabled:
+        options.update(server_side_binding=True, prepare_threshold=PREPARE_THRESHOLD)
+    else:
+        options.pop("server_side_binding", None)
+        options.pop("prepare_threshold", None)
     return db
 
 
+def _tune_database(db: dict) -> dict:
+    db.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    db.setdefault("CONN_HEALTH_CHECKS", True)
+    return prepared_statements(db, DATABASE_PREPARED_STATEMENTS)
+
+
 DATABASES["default"] = _tune_database(DATABASES["default"])
-# The few statements every purchase runs are prepared on the server (points/statements.py).
-# Off behind a transaction-mode pooler older than PgBouncer 1.21 (it may hand a transaction a
-# server connection that never saw the statement); production turns it off with
-# PGBOUNCER_TRANSACTION_POOLING unless this is set explicitly.
-DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 # Optional read replica for reports and exports; config.db routes reads to it.
 if env("DATABASE_REPLICA_URL", default=""):
     DATABASES["replica"] = _tune_database(env.db("DATABASE_REPLICA_URL"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
@@ -17,16 +18,18 @@ from points.models import Member, Notification
 from points.statements import AttachedWrite, from_json_row, insert_fields, json_row, unsaved
 
 logger = logging.getLogger(__name__)
+# points/tasks.py defines it; Celery's autodiscovery registers it.
+SEND_NOTIFICATION_EMAIL_TASK = "points.tasks.send_notification_email"
 
 
 def queue_notification_email(notification_id: int) -> bool:
     """Hand one email to Celery; run on commit. If the broker (Redis) is down the write that
     sent it has already committed and the row stays `pending` (the table is the outbox):
     `notification_emails_retry` queues it again once the broker is back. Never raises."""
-    from points.tasks import send_notification_email
-
     try:
-        send_notification_email.apply_async((notification_id,), retry=False)
+        # By name from the app's registry: services never import tasks (tasks import services).
+        send_email = current_app.tasks[SEND_NOTIFICATION_EMAIL_TASK]
+        send_email.apply_async((notification_id,), retry=False)
     except Exception as error:  # noqa: BLE001 - any broker failure leaves the row pending
         logger.warning("Email of notification %s not queued (broker: %s)", notification_id, error)
         return False
