@@ -29,11 +29,10 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends gettext \
     && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/venv
-# Dependencies first, from pyproject.toml alone, so this layer is rebuilt only when they change.
-COPY pyproject.toml deploy/requirements_from_pyproject.py /tmp/build/
-RUN python /tmp/build/requirements_from_pyproject.py /tmp/build/pyproject.toml \
-        > /tmp/build/requirements.txt \
-    && pip install --no-cache-dir -r /tmp/build/requirements.txt
+# Dependencies first, from the lock alone (pinned, every file checked against its hash), so
+# this layer is rebuilt only when they change. `make lock` compiles it from pyproject.toml.
+COPY requirements.lock /tmp/build/
+RUN pip install --no-cache-dir --require-hashes -r /tmp/build/requirements.lock
 WORKDIR /app
 COPY . .
 # Build-time values only: nothing here ends up in the running container's environment.

@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEST_SETTINGS := config.settings.test
 PYTEST_ARGS ?=
+LOCK_FLAGS := --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
+	--no-emit-find-links
 
 .PHONY: install run migrate seed test test-long bench worker beat lint typecheck stop-db lock verify messages clean
 
@@ -63,10 +65,8 @@ stop-db:
 
 # Re-pins requirements.lock (runtime, the image installs it) and requirements-dev.lock.
 lock: install
-	$(VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
-		--output-file requirements.lock pyproject.toml
-	$(VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --extra dev \
-		--output-file requirements-dev.lock pyproject.toml
+	$(VENV)/bin/pip-compile $(LOCK_FLAGS) --output-file requirements.lock pyproject.toml
+	$(VENV)/bin/pip-compile $(LOCK_FLAGS) --extra dev --output-file requirements-dev.lock pyproject.toml
 
 messages: install
 	$(PY) manage.py compilemessages --ignore=.venv

@@ -4,6 +4,7 @@ failed email never loses the inbox row."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime, timedelta
 
@@ -36,7 +37,9 @@ def queue_notification_email(notification_id: int) -> bool:
     return True
 
 
-def _inbox_row(*, member: Member, kind: str, title: str, body: str, link: str, dedupe_key=None):
+def _inbox_row(
+    *, member: Member, kind: str, title: str, body: str, link: str, dedupe_key: str | None = None
+) -> Notification:
     email = member.user.email if member.user_id else ""
     return unsaved(
         Notification,
@@ -171,5 +174,5 @@ def notification_emails_retry(
         .values_list("id", flat=True)[:1000]
     )
     for notification_id in ids:
-        transaction.on_commit(lambda pk=notification_id: queue_notification_email(pk))
+        transaction.on_commit(functools.partial(queue_notification_email, notification_id))
     return len(ids)

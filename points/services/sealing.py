@@ -13,7 +13,7 @@ import json
 from datetime import UTC
 
 from django.db import connection, transaction
-from django.db.models import Prefetch
+from django.db.models import Prefetch, QuerySet
 
 from points.models import LedgerEntry, LedgerSeal, LedgerTransaction, LotAllocation
 
@@ -48,7 +48,7 @@ def seal_hash(prev_hash: str, txn: LedgerTransaction) -> str:
     return hashlib.sha256((prev_hash + canonical_text(txn)).encode()).hexdigest()
 
 
-def with_sealed_rows(queryset):
+def with_sealed_rows(queryset: QuerySet[LedgerTransaction]) -> QuerySet[LedgerTransaction]:
     return queryset.prefetch_related(
         Prefetch(
             "entries", queryset=LedgerEntry.objects.only("transaction_id", "account_id", "points")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -37,7 +39,7 @@ def reward_save(*, reward: Reward, actor: str = "system") -> Reward:
     return reward
 
 
-def reward_create(*, actor: str = "system", **fields) -> Reward:
+def reward_create(*, actor: str = "system", **fields: Any) -> Reward:
     """Create a reward through `reward_save` (validation and the first price-history row)."""
     return reward_save(reward=Reward(**fields), actor=actor)
 
