@@ -26,7 +26,8 @@ from django.db.models.base import ModelState
 M = TypeVar("M", bound=models.Model)
 
 
-def quote(name: str) -> str:
+def quote(name: str | None) -> str:
+    assert name is not None  # a concrete field's column
     return connection.ops.quote_name(name)
 
 

@@ -38,6 +38,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import IO, Any, TypeVar
 
 from django.db import (
     DEFAULT_DB_ALIAS,
@@ -47,6 +48,7 @@ from django.db import (
     connections,
     transaction,
 )
+from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 from tqdm import tqdm
 
@@ -136,7 +138,8 @@ class _Purchase:
     receipt_no: str
     occurred_at: datetime
     lines: list[_Line]
-    earned: EarnResult | None = None
+    # Computed (`_compute`) before anything reads it.
+    earned: EarnResult = None  # type: ignore[assignment]
     purchase_id: int | None = None
 
 
@@ -253,7 +256,7 @@ class _CsvSource:
         positions = self.positions
         width = len(COLUMNS)
 
-        def lines(handle) -> Iterator[str]:
+        def lines(handle: IO[bytes]) -> Iterator[str]:
             handle.readline()  # the header
             for raw in handle:
                 line_no[0] += 1
@@ -344,7 +347,7 @@ class _Writer:
     def __init__(self, importer: _Importer, bar: tqdm):
         self.importer = importer
         self.bar = bar
-        self.in_flight: tuple[Future, _Batch] | None = None
+        self.in_flight: tuple[Future[list[_Purchase]], _Batch] | None = None
         self.connection = connections[DEFAULT_DB_ALIAS]
         self.executor: ThreadPoolExecutor | None = None
 
@@ -376,7 +379,7 @@ class _Writer:
         self.importer.count_written(batch.purchases, written)
         self.bar.update(batch.rows)
 
-    def __exit__(self, exc_type, exc, traceback) -> None:
+    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
         try:
             if exc_type is None:
                 self.wait()
@@ -400,7 +403,7 @@ class _Importer:
         self.now = now
         self.batch_now = now
         self.summary = ImportSummary()
-        self.rejects = None
+        self.rejects: Any = None  # a csv writer once the import opens its file
         self.merchants = {m.slug: m for m in Merchant.objects.all()}
         self.rules: dict[int, _MerchantRules] = {}
         self.members: dict[str, _MemberRef | None] = {}
@@ -469,7 +472,7 @@ class _Importer:
         wanted = {row.values[1] for group in groups for row in group} - self.members.keys()
         wanted.discard("")
         for chunk in _chunks(sorted(wanted), self.chunk):
-            found: dict[str, dict] = {}
+            found: dict[str, dict[str, Any]] = {}
             accounts = Account.objects.filter(
                 member__member_no__in=chunk, kind__in=Account.MEMBER_KINDS
             ).values_list("member__member_no", "member_id", "kind", "id")
@@ -553,9 +556,10 @@ class _Importer:
                 product_id, category = product.id, product.category
                 carbon_per_unit = product.carbon_saved_g_per_unit
             else:
-                category = rules.categories.get(category_slug)
-                if category is None:
+                found_category = rules.categories.get(category_slug)
+                if found_category is None:
                     raise _Rejected(row, f"unknown category {category_slug!r} at {merchant_slug}")
+                category = found_category
                 product_id, carbon_per_unit = None, 0
             quantity = _bounded_int(row, "quantity", qty, MAX_QUANTITY)
             amount_fen = _bounded_int(row, "amount_fen", amount, MAX_AMOUNT_FEN)
@@ -568,6 +572,7 @@ class _Importer:
             if occurred_at != purchase.occurred_at:
                 raise _Rejected(row, "lines of one receipt give different occurred_at times")
             purchase.lines.append(line)
+        assert purchase is not None  # a group has at least one row
         return purchase
 
     def _occurred_at(self, row: _Row, raw: str) -> datetime:
@@ -636,7 +641,7 @@ class _Importer:
         merchant, member, earned = purchase.merchant, purchase.member, purchase.earned
         if Purchase.objects.filter(merchant=merchant, receipt_no=purchase.receipt_no).exists():
             return False
-        accounts = {
+        accounts: dict[str, Account] = {
             Account.Kind.STANDARD: Account(
                 pk=member.standard_account_id, kind=Account.Kind.STANDARD, member_id=member.id
             ),
@@ -725,6 +730,7 @@ class _Importer:
         with transaction.atomic(durable=True), connection.cursor() as cursor:
             # Two imports at once take turns batch by batch, so neither trips the other.
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext('jifen:import_purchases'))")
+            assert batch.staged is not None
             self._stage(cursor, batch.staged)
             cursor.execute(
                 """
@@ -818,11 +824,11 @@ class _Importer:
             if points:
                 if rules.issuance is None:
                     return None
-                issuance_id = rules.issuance.pk
+                issuance_id = str(rules.issuance.pk)
             if green_points:
                 if rules.green_issuance is None:
                     return None
-                green_issuance_id = rules.green_issuance.pk
+                green_issuance_id = str(rules.green_issuance.pk)
             earning = "t" if points or green_points else "f"
             receipt_no = _copy_text(p.receipt_no)
             member = p.member
@@ -836,7 +842,7 @@ class _Importer:
             )
         return "".join(purchase_rows), "".join(line_rows)
 
-    def _stage(self, cursor, staged: tuple[str, str]) -> None:
+    def _stage(self, cursor: CursorWrapper, staged: tuple[str, str]) -> None:
         """TEMP tables `import_purchase` (EARN_STAGING_COLUMNS and the purchase's own) and
         `import_line`, filled by COPY; purchase and transaction ids come from the sequences
         as the rows arrive."""
@@ -938,10 +944,13 @@ def _bounded_int(row: _Row, name: str, raw: str, maximum: int) -> int:
     return value
 
 
-def _chunks(items: list, size: int) -> Iterator[list]:
+T = TypeVar("T")
+
+
+def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
-def _json(value: dict) -> str:
+def _json(value: dict[str, Any]) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

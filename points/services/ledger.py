@@ -22,16 +22,25 @@ import calendar
 import enum
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, Q, QuerySet, Sum
 from django.utils import timezone
 
-from points.models import Account, LedgerEntry, LedgerTransaction, LotAllocation, PointLot
+from merchants.models import Merchant
+from points.models import (
+    Account,
+    LedgerEntry,
+    LedgerTransaction,
+    LotAllocation,
+    Member,
+    PointLot,
+)
 from points.statements import (
     AttachedWrite,
     attached_ctes,
@@ -128,15 +137,15 @@ def ledger_post(
     kind: str,
     idempotency_key: str,
     postings: Sequence[Posting],
-    merchant=None,
-    member=None,
+    merchant: Merchant | None = None,
+    member: Member | None = None,
     reference: str = "",
     reason: str = "",
     actor: str = "system",
-    breakdown: dict | None = None,
+    breakdown: dict[str, Any] | None = None,
     reverses: LedgerTransaction | None = None,
     overdraft: Overdraft = Overdraft.REFUSE,
-    expires_at=DEFAULT_EXPIRY,
+    expires_at: Any = DEFAULT_EXPIRY,
     created_at: datetime | None = None,
     expired_lots_only: bool = False,
     now: datetime | None = None,
@@ -171,7 +180,7 @@ def ledger_post(
                 txn, postings, member_postings, expires_at=expires_at, credited_at=created_at
             )
             if posted is _REPLAYED:
-                return _original(idempotency_key)
+                return _replayed(idempotency_key)
             if posted is _POSTED:
                 return txn
             # _IN_DEBT: the general path below, in the same transaction.
@@ -202,7 +211,7 @@ def ledger_post(
                 # Kept on the transaction itself, so an auditor sees the debt it created.
                 txn.breakdown["overdraft"] = shortfalls
             if not _insert_unless_duplicate(txn):
-                return _original(idempotency_key)
+                return _replayed(idempotency_key)
             txn.replayed = False
             _write(txn, postings, plans)
             _refresh_accounts_in_memory(postings, locked)
@@ -280,7 +289,9 @@ SELECT (SELECT ok FROM clear),
 
 
 @functools.cache
-def _post_credits_statement(ctes: str = "", returns: str = "", condition: str = "") -> tuple:
+def _post_credits_statement(
+    ctes: str = "", returns: str = "", condition: str = ""
+) -> tuple[str, Any]:
     """`_POST_CREDITS_SQL` with attached writes (as CTEs and returned expressions) and an
     extra condition, on one line; and the transaction's fields. Built once per shape and
     process. The condition may read `credits` (account_id, points) and `locked`."""
@@ -300,10 +311,10 @@ def _post_credits_in_one_statement(
     postings: Sequence[Posting],
     member_postings: list[Posting],
     *,
-    expires_at,
+    expires_at: Any,
     credited_at: datetime,
     attached: Sequence[AttachedWrite] = (),
-    only_if: tuple[str, Sequence] | None = None,
+    only_if: tuple[str, Sequence[Any]] | None = None,
 ) -> str:
     """Post a transaction whose member postings are all credits, in one statement.
 
@@ -366,14 +377,14 @@ def ledger_credit_at_once(
     kind: str,
     idempotency_key: str,
     postings: Sequence[Posting],
-    merchant=None,
-    member=None,
+    merchant: Merchant | None = None,
+    member: Member | None = None,
     reference: str = "",
     reason: str = "",
     actor: str = "system",
-    breakdown: dict | None = None,
+    breakdown: dict[str, Any] | None = None,
     attached: Sequence[AttachedWrite] = (),
-    only_if: tuple[str, Sequence] | None = None,
+    only_if: tuple[str, Sequence[Any]] | None = None,
     created_at: datetime | None = None,
 ) -> LedgerTransaction | None:
     """Post a credit and the writes that belong with it in one statement, or write nothing.
@@ -420,16 +431,16 @@ def ledger_credit_at_once(
 
 def _new_transaction(
     *,
-    kind,
-    idempotency_key,
-    merchant,
-    member,
-    reference,
-    reason,
-    actor,
-    breakdown,
-    reverses,
-    created_at,
+    kind: str,
+    idempotency_key: str,
+    merchant: Merchant | None,
+    member: Member | None,
+    reference: str,
+    reason: str,
+    actor: str,
+    breakdown: dict[str, Any] | None,
+    reverses: LedgerTransaction | None,
+    created_at: datetime | None,
 ) -> LedgerTransaction:
     return unsaved(
         LedgerTransaction,
@@ -446,6 +457,13 @@ def _new_transaction(
     )
 
 
+def _replayed(idempotency_key: str) -> LedgerTransaction:
+    """The original of a transaction the unique index has just said exists."""
+    original = _original(idempotency_key)
+    assert original is not None
+    return original
+
+
 def _original(idempotency_key: str) -> LedgerTransaction | None:
     original = LedgerTransaction.objects.filter(idempotency_key=idempotency_key).first()
     if original is not None:
@@ -454,7 +472,15 @@ def _original(idempotency_key: str) -> LedgerTransaction | None:
 
 
 def _plan(
-    plan: _AccountPlan, *, txn, reverses, overdraft, expires_at, credited_at, now, expired_lots_only
+    plan: _AccountPlan,
+    *,
+    txn: LedgerTransaction,
+    reverses: LedgerTransaction | None,
+    overdraft: Overdraft,
+    expires_at: Any,
+    credited_at: datetime,
+    now: datetime,
+    expired_lots_only: bool,
 ) -> _AccountPlan:
     if plan.delta > 0:
         _plan_credit(
@@ -690,7 +716,14 @@ def _lock_member_accounts(account_ids: list[int]) -> dict[int, Account]:
     return {account.pk: account for account in rows}
 
 
-def _plan_credit(plan: _AccountPlan, *, txn, reverses, expires_at, credited_at) -> None:
+def _plan_credit(
+    plan: _AccountPlan,
+    *,
+    txn: LedgerTransaction,
+    reverses: LedgerTransaction | None,
+    expires_at: Any,
+    credited_at: datetime,
+) -> None:
     amount = plan.delta
     if reverses is not None:
         # Reversing a debit: give back exactly the lots it consumed, most recent first.
@@ -746,7 +779,14 @@ def _consumed_by(debit: LedgerTransaction, account: Account) -> list[tuple[Point
     return [(lots[lot_id], net) for lot_id, net in net_by_lot.items()]
 
 
-def _plan_debit(plan: _AccountPlan, *, reverses, overdraft, now, expired_lots_only) -> None:
+def _plan_debit(
+    plan: _AccountPlan,
+    *,
+    reverses: LedgerTransaction | None,
+    overdraft: Overdraft,
+    now: datetime,
+    expired_lots_only: bool,
+) -> None:
     wanted = -plan.delta
     for lot in _debit_candidates(
         plan.account, reverses=reverses, now=now, expired_lots_only=expired_lots_only
@@ -765,7 +805,9 @@ def _plan_debit(plan: _AccountPlan, *, reverses, overdraft, now, expired_lots_on
         plan.shortfall = wanted
 
 
-def _debit_candidates(account, *, reverses, now, expired_lots_only):
+def _debit_candidates(
+    account: Account, *, reverses: LedgerTransaction | None, now: datetime, expired_lots_only: bool
+) -> Iterator[PointLot]:
     """Lots to consume, in order: the reversed credit's own lots, then soonest-expiring first."""
     open_lots = PointLot.objects.filter(account=account, remaining__gt=0)
     if reverses is not None:
@@ -780,7 +822,7 @@ def _debit_candidates(account, *, reverses, now, expired_lots_only):
     yield from _in_pages(ordered.order_by(F("expires_at").asc(nulls_last=True), "id"))
 
 
-def _in_pages(queryset, size: int = 64):
+def _in_pages(queryset: QuerySet[PointLot], size: int = 64) -> Iterator[PointLot]:
     """Yield rows a page at a time; stable because the account lock freezes its lots."""
     offset = 0
     while True:
@@ -821,7 +863,7 @@ def _write(txn: LedgerTransaction, postings: Sequence[Posting], plans: list[_Acc
         Account.objects.bulk_update([plan.account for plan in plans], ["balance", "version"])
 
 
-def _refresh_accounts_in_memory(postings, locked) -> None:
+def _refresh_accounts_in_memory(postings: Sequence[Posting], locked: dict[int, Account]) -> None:
     """Let callers read the new balance from the Account objects they passed in."""
     for posting in postings:
         fresh = locked.get(posting.account.pk)
