@@ -19,10 +19,25 @@ NOT_PRODUCT = {".venv", ".git", "var", "staticfiles", "media", "node_modules", "
 
 
 def _product_files():
-    for path in ROOT.rglob("*"):
-        relative = path.relative_to(ROOT)
-        if path.is_file() and not NOT_PRODUCT & set(relative.parts):
-            yield relative, path
+    """Every file of the checkout that git would commit (tracked, or new and not ignored);
+    without git, every file outside the virtualenv, local state and tool caches."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        check=False,
+    )
+    if listed.returncode == 0 and listed.stdout:
+        names = [n for n in listed.stdout.decode().split("\0") if n]
+        paths = [Path(name) for name in names]
+    else:
+        paths = [p.relative_to(ROOT) for p in ROOT.rglob("*") if p.is_file()]
+    for relative in paths:
+        skipped = NOT_PRODUCT & set(relative.parts) or any(
+            part.startswith(".") and part.endswith("_cache") for part in relative.parts
+        )
+        if not skipped and (ROOT / relative).is_file():
+            yield relative, ROOT / relative
 
 
 def test_no_product_file_mentions_another_engine():
