@@ -255,6 +255,7 @@ def _redeem(
             unit_cash_fen=unit_cash_fen,
             cash_due_fen=unit_cash_fen * quantity,
             face_value_fen=locked.face_value_fen,
+            stock_taken=locked.stock is not None,
             created_at=now,
         )
         try:
@@ -454,7 +455,9 @@ def _cancel_once(
                     },
                     now=now,
                 )
-        if reward.stock is not None:
+        # Units go back only to a stock they were taken from: not to one that was unlimited
+        # when the redemption was made (and none to a stock that is unlimited now).
+        if reward.stock is not None and locked.stock_taken is not False:
             Reward.objects.filter(pk=reward.pk).update(stock=F("stock") + locked.quantity)
         locked.vouchers.filter(cancelled_at__isnull=True).update(cancelled_at=now)
         locked.status = Redemption.Status.CANCELLED
