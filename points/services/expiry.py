@@ -100,3 +100,28 @@ def _expire_in_batches(*, now: datetime, batch_size: int) -> ExpiryRun:
         # Some accounts were held by another transaction: whatever is still due on them
         # (a concurrent expiry run will have taken its share) is taken now, waiting for locks.
         skip_locked = False
+
+
+def _expire_account_by_account(*, now: datetime, batch_size: int) -> ExpiryRun:
+    """The general path: each due account through `account_expire` (one `ledger_post`).
+    Not run in production; the differential test holds `_expire_in_batches` equal to it."""
+    run = ExpiryRun()
+    cursor = 0
+    while True:
+        account_ids = list(
+            PointLot.objects.filter(remaining__gt=0, expires_at__lte=now, account_id__gt=cursor)
+            .order_by("account_id")
+            .values_list("account_id", flat=True)
+            .distinct()[:batch_size]
+        )
+        if not account_ids:
+            return run
+        run.batches += 1
+        for account in Account.objects.filter(pk__in=account_ids).order_by("pk"):
+            txn = account_expire(account=account, now=now)
+            if txn is not None and not txn.replayed:
+                expired = -txn.entries.get(account=account).points
+                run.transactions += 1
+                run.points += expired
+                run.lots += txn.allocations.count()
+        cursor = account_ids[-1]

@@ -653,7 +653,16 @@ class _Importer:
             on=on,
         )
 
-    # --- Writing: one by one (members in debt) ------------------------------------------
+    # --- Writing: one by one (members in debt; the general path) -----------------------
+
+    def _write_one_by_one(self, purchases: list[_Purchase]) -> list[_Purchase]:
+        """The general path for a whole batch: not run by the import; the differential test
+        holds `_write_set_based` equal to it."""
+        self.batch_now = timezone.now()
+        with transaction.atomic(durable=True):
+            written = [p for p in purchases if self._write_one(p)]
+            self._touch_members(written)
+        return written
 
     def _write_one(self, purchase: _Purchase) -> bool:
         """What `purchase_record` writes, without its first-purchase bonus; False if recorded."""
