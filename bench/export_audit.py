@@ -126,18 +126,12 @@ def run_ours(filters) -> tuple[float, int, int]:
 
 def run_copy(filters) -> tuple[float, int]:
     import psycopg
-    from django.db import connection
 
+    from config.db import libpq_params
     from reports.audit import audit_rows_sql
 
     sql, params = audit_rows_sql(filters)
-    settings = connection.settings_dict
-    with psycopg.connect(
-        dbname=settings["NAME"],
-        user=settings["USER"],
-        host=settings["HOST"],
-        port=settings["PORT"] or 5432,
-    ) as conn:
+    with psycopg.connect(**libpq_params()) as conn:
         inline = psycopg.ClientCursor(conn).mogrify(sql, params)
         size = 0
         started = time.perf_counter()

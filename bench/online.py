@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402
     Result,
+    client_program,
     create_schema_database,
     drop_database,
     load_average,
@@ -362,7 +363,7 @@ def fund(member_nos: list[str], points: int) -> None:
 
 def pgbench_init(db: str, scale: int) -> None:
     subprocess.run(
-        ["pgbench", "-i", "-q", "-s", str(scale), server_url(db)],
+        [client_program("pgbench"), "-i", "-q", "-s", str(scale), server_url(db)],
         check=True,
         capture_output=True,
     )
@@ -378,7 +379,7 @@ def pgbench_tps(db: str, clients: int, seconds: float, expected_tps: float | Non
         length = ["-T", str(max(1, round(seconds)))]
     out = subprocess.run(
         [
-            "pgbench",
+            client_program("pgbench"),
             "-b",
             "tpcb-like",
             "-n",

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
+import time
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.base import BaseCache
 from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 from django.utils import timezone
@@ -218,28 +220,16 @@ class TerminalKeyAuthentication(BaseAuthentication):
         return 'Bearer realm="jifen"'
 
 
-# One window of `duration` seconds per terminal, opened by its first request: the count goes
-# up and is read in one atomic step, in one round trip to Redis.
-_COUNT_IN_WINDOW = """
-local count = redis.call('INCR', KEYS[1])
-local ttl = redis.call('TTL', KEYS[1])
-if ttl < 0 then
-    redis.call('EXPIRE', KEYS[1], ARGV[1])
-    ttl = tonumber(ARGV[1])
-end
-return {count, ttl}
-"""
-
-
 class TerminalRateThrottle(SimpleRateThrottle):
     """`POS_THROTTLE_RATE` requests per terminal.
 
-    On Redis, a counter per terminal and fixed window (one script call: atomic across
-    workers and one round trip, where DRF's read-modify-write of a list of timestamps takes
-    two and may lose a concurrent request's count); like any fixed window it lets up to
-    twice the rate through across a window's end. Its key is not DRF's, so workers of the
-    previous release (DRF's list under DRF's key) and of this one do not trip each other up
-    during a rolling deploy. Other caches (the local-memory default) use DRF's history.
+    A counter per terminal and fixed window of the clock, through the cache's public API
+    (`incr`, then `add` when the window's first request finds no counter): atomic across
+    workers on Redis, where DRF's read-modify-write of a list of timestamps may lose a
+    concurrent request's count. Like any fixed window it lets up to twice the rate through
+    across a window's end. Each window has its own key, which expires with it, so a counter
+    can never outlive its window; its key is not DRF's, so workers of an earlier release and
+    of this one do not trip each other up during a rolling deploy.
     """
 
     scope = "terminal"
@@ -249,16 +239,16 @@ class TerminalRateThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": getattr(terminal, "pk", "anon")}
 
     def allow_request(self, request, view):
+        if self.rate is None:
+            return True
         try:
             backend = caches[DEFAULT_CACHE_ALIAS]  # `self.cache` is a proxy to it
-            if self.rate is None or not isinstance(backend, RedisCache):
-                return super().allow_request(request, view)
-            key = backend.make_and_validate_key(f"window_{self.get_cache_key(request, view)}")
-            count, ttl = _count_in_window(backend, key, self.duration)
+            count, self.retry_after = count_in_window(
+                backend, self.get_cache_key(request, view), self.duration
+            )
         except Exception as error:  # noqa: BLE001 - the cache (Redis) is down: fail open
             logger.warning("Throttle cache unavailable, request allowed: %s", error)
             return True
-        self.retry_after = ttl
         return count <= self.num_requests
 
     def wait(self):
@@ -267,16 +257,22 @@ class TerminalRateThrottle(SimpleRateThrottle):
         return super().wait()
 
 
-def _count_in_window(cache: RedisCache, key: str, seconds: int) -> tuple[int, int]:
-    global _count_script
-    client = cache._cache.get_client(key, write=True)  # a client on the cache's pool
-    if _count_script is None:  # one per process: EVALSHA, loaded again if Redis forgot it
-        _count_script = client.register_script(_COUNT_IN_WINDOW)
-    count, ttl = _count_script(keys=[key], args=[int(seconds)], client=client)
-    return int(count), int(ttl)
-
-
-_count_script = None
+def count_in_window(
+    cache: BaseCache, ident: str, seconds: int, now: float | None = None
+) -> tuple[int, int]:
+    """Count one request of `ident` in the current `seconds`-long window of the clock; the
+    count so far (this one included) and the seconds until the window ends."""
+    now = time.time() if now is None else now
+    window = int(now // seconds)
+    key = f"window_{ident}_{window}"
+    try:
+        count = cache.incr(key)
+    except ValueError:  # the window's first request: open its counter
+        if cache.add(key, 1, timeout=seconds + 1):
+            count = 1
+        else:  # a concurrent first request opened it meanwhile
+            count = cache.incr(key)
+    return count, max(1, math.ceil((window + 1) * seconds - now))
 
 
 class PosView(APIView):

@@ -15,3 +15,6 @@ class PointsConfig(AppConfig):
         from points.signals import connect_signals as connect_language_signals
 
         connect_language_signals()
+        # Register the tasks in every process (Celery's autodiscovery waits for a worker):
+        # services queue them by name, without importing this module.
+        import points.tasks  # noqa: F401

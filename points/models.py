@@ -5,6 +5,8 @@ entries, lot allocations, seals) are never updated or deleted: database triggers
 Only `points.services.ledger` writes them.
 """
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -142,6 +144,10 @@ class Account(models.Model):
 
 class LedgerTransaction(models.Model):
     """A balanced set of entries. Append-only; corrections are new, reversing transactions."""
+
+    # Set by the ledger service on what it returns (annotations only: no class attribute).
+    replayed: bool  # the idempotency key existed: the original, nothing written
+    attached: dict[str, Any]  # what the writes attached to the posting returned
 
     class Kind(models.TextChoices):
         EARN = "earn", _("Earn")
@@ -417,6 +423,11 @@ APPEND_ONLY_MODELS = (LedgerTransaction, LedgerEntry, LotAllocation, LedgerSeal,
 class Purchase(models.Model):
     """A receipt from a till (or an import), kept line by line so refunds are exact."""
 
+    # Set by `purchase_record` on what it returns (annotations only: no class attribute).
+    replayed: bool
+    bonus: LedgerTransaction | None
+    balances: dict[str, int]
+
     class Source(models.TextChoices):
         API = "api", _("POS API")
         IMPORT = "import", _("Import")
@@ -545,6 +556,8 @@ class PurchaseLine(models.Model):
 
 
 class Refund(models.Model):
+    replayed: bool  # set by `refund_record` on what it returns
+
     class Policy(models.TextChoices):
         ALLOW_NEGATIVE = "allow_negative", _("Reverse in full (balance may go negative)")
         CAP_AT_BALANCE = "cap_at_balance", _("Take only what is left")

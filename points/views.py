@@ -3,14 +3,12 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db import DatabaseError, connection
-from django.http import Http404, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from points.csv_writer import BOM, SafeWriter
 from points.dashboard import sections_for
@@ -218,33 +216,6 @@ def notification_read(request, member, pk):
 def notifications_read_all(request, member):
     notifications_mark_read(member=member)
     return redirect("notifications")
-
-
-@require_GET
-@never_cache
-def healthz(request):
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-    except DatabaseError as error:
-        return JsonResponse(
-            {"status": "error", "database": "unreachable", "detail": type(error).__name__},
-            status=503,
-        )
-    return JsonResponse({"status": "ok", "database": "ok"})
-
-
-def page_not_found(request, exception):
-    return render(request, "404.html", status=404)
-
-
-def permission_denied(request, exception):
-    return render(request, "403.html", status=403)
-
-
-def server_error(request):
-    return render(request, "500.html", status=500)
 
 
 @require_POST

@@ -345,6 +345,8 @@ schedule_display_name_lazy = lazy(schedule_display_name, str)
 class Redemption(models.Model):
     """A member's redemption of a reward, with the price actually paid snapshotted."""
 
+    replayed: bool  # set by the redemption service on what it returns
+
     class Status(models.TextChoices):
         CONFIRMED = "confirmed", _("Confirmed")
         FULFILLED = "fulfilled", _("Fulfilled")

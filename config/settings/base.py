@@ -1,5 +1,6 @@
 """Settings shared by every environment. The environment is read once, here."""
 
+import os
 from pathlib import Path
 
 import environ
@@ -70,36 +71,48 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------
-# Embedded default: a SQLite file in WAL mode whose transactions start IMMEDIATE, so
-# concurrent writers queue on the write lock instead of failing with "database is locked".
-SQLITE_DEFAULT_URL = f"sqlite:///{BASE_DIR / 'var' / 'jifen.sqlite3'}"
-DATABASES = {"default": env.db("DATABASE_URL", default=SQLITE_DEFAULT_URL)}
+# PostgreSQL only. With no DATABASE_URL: the embedded server of this checkout (var/pg/,
+# Unix socket), started if it is not running (config/embedded_db.py).
+if env("DATABASE_URL", default=""):
+    DATABASES = {"default": env.db("DATABASE_URL")}
+elif os.environ.get("DJANGO_SETTINGS_MODULE", "").endswith(".production"):
+    raise ImproperlyConfigured("DATABASE_URL is required in production.")
+else:
+    from config.embedded_db import database_url
+
+    DATABASES = {"default": env.db_url_config(database_url())}
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database (postgres://...).")
 
 
-def _tune_database(db: dict) -> dict:
-    if db["ENGINE"] == "django.db.backends.sqlite3":
-        Path(db["NAME"]).parent.mkdir(parents=True, exist_ok=True) if db[
-            "NAME"
-        ] != ":memory:" else None
-        db.setdefault("OPTIONS", {}).update(
-            {
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            }
-        )
+# Statements a connection runs again and again (the few every purchase runs, above all) are
+# prepared on the server: parameters bound there and the plan kept, through Django's own
+# psycopg OPTIONS. Off behind a transaction-mode pooler older than PgBouncer 1.21 (it may
+# hand a transaction a server connection that never saw the statement); production turns
+# it off with PGBOUNCER_TRANSACTION_POOLING unless this is set explicitly.
+DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
+# psycopg's own default: a statement is prepared on its 5th execution on a connection.
+PREPARE_THRESHOLD = 5
+
+
+def prepared_statements(db: dict, enabled: bool) -> dict:
+    """Server-side binding and automatic preparing for `db`, or neither."""
+    options = db.setdefault("OPTIONS", {})
+    if enabled:
+        options.update(server_side_binding=True, prepare_threshold=PREPARE_THRESHOLD)
     else:
-        db.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
-        db.setdefault("CONN_HEALTH_CHECKS", True)
+        options.pop("server_side_binding", None)
+        options.pop("prepare_threshold", None)
     return db
 
 
+def _tune_database(db: dict) -> dict:
+    db.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    db.setdefault("CONN_HEALTH_CHECKS", True)
+    return prepared_statements(db, DATABASE_PREPARED_STATEMENTS)
+
+
 DATABASES["default"] = _tune_database(DATABASES["default"])
-# The few statements every purchase runs are prepared on the server (points/statements.py).
-# Off behind a transaction-mode pooler older than PgBouncer 1.21 (it may hand a transaction a
-# server connection that never saw the statement); production turns it off with
-# PGBOUNCER_TRANSACTION_POOLING unless this is set explicitly.
-DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 # Optional read replica for reports and exports; config.db routes reads to it.
 if env("DATABASE_REPLICA_URL", default=""):
     DATABASES["replica"] = _tune_database(env.db("DATABASE_REPLICA_URL"))

@@ -8,7 +8,7 @@ docs/deploy.md and scaling in docs/scaling.md.
 from config.logs import json_logging_config
 
 from .base import *  # noqa: F403
-from .base import DATABASES, MIDDLEWARE, STATIC_ROOT, STORAGES, env
+from .base import DATABASES, MIDDLEWARE, STATIC_ROOT, STORAGES, env, prepared_statements
 
 DEBUG = False
 # No demo data in production: seed_demo refuses (and `check --deploy` fails on leftovers).
@@ -54,6 +54,8 @@ if env.bool("PGBOUNCER_TRANSACTION_POOLING", default=False):
         _database["DISABLE_SERVER_SIDE_CURSORS"] = True
     # Nor do prepared statements, before PgBouncer 1.21 (max_prepared_statements).
     DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=False)
+    for _database in DATABASES.values():
+        prepared_statements(_database, DATABASE_PREPARED_STATEMENTS)
 
 # --- Celery -----------------------------------------------------------------------------
 # Let the LOGGING below format worker logs too, instead of Celery's own root handler.

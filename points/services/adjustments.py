@@ -12,6 +12,7 @@ never takes more than the member can spend (no debt is created by hand).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -69,7 +70,8 @@ class DeductionTooLarge(AdjustmentError):
 
 
 def needs_approval(points: int) -> bool:
-    return abs(points) > settings.ADJUSTMENT_APPROVAL_THRESHOLD
+    threshold: int = settings.ADJUSTMENT_APPROVAL_THRESHOLD
+    return abs(points) > threshold
 
 
 def _adjusted_points(requests) -> int:
@@ -99,16 +101,18 @@ def split_needs_approval(*, member: Member, points: int, requested_by, now: date
     return max(member_day, requester_day) + abs(points) > threshold
 
 
-def adjustment_validate(*, member: Member, points, reason, now: datetime | None = None) -> str:
+def adjustment_validate(
+    *, member: Member, points: Any, reason: Any, now: datetime | None = None
+) -> str:
     """Check an adjustment before it is requested; return the cleaned reason.
 
     Raises `ReasonRequired`, `InvalidAdjustment` or `DeductionTooLarge` (a deduction larger
     than the member's spendable points).
     """
-    reason = (reason or "").strip()
-    if not reason:
+    cleaned = str(reason or "").strip()
+    if not cleaned:
         raise ReasonRequired(_("A reason is required for every adjustment."))
-    if len(reason) > 255:
+    if len(cleaned) > 255:
         raise InvalidAdjustment(_("Keep the reason to 255 characters."))
     if type(points) is not int or points == 0 or abs(points) > MAX_ADJUSTMENT_POINTS:
         raise InvalidAdjustment(
@@ -119,11 +123,11 @@ def adjustment_validate(*, member: Member, points, reason, now: datetime | None 
         available = _spendable(member, now=now)
         if -points > available:
             raise _deduction_too_large(-points, available)
-    return reason
+    return cleaned
 
 
 def adjustment_request(
-    *, member: Member, points: int, reason: str, requested_by, now: datetime | None = None
+    *, member: Member, points: int, reason: str, requested_by: Any, now: datetime | None = None
 ) -> AdjustmentRequest:
     """Record an adjustment; apply it at once unless it needs a second user's approval.
 
@@ -153,7 +157,7 @@ def adjustment_request(
 
 
 def adjustment_approve(
-    *, adjustment: AdjustmentRequest, approved_by, now: datetime | None = None
+    *, adjustment: AdjustmentRequest, approved_by: Any, now: datetime | None = None
 ) -> AdjustmentRequest:
     """A second platform-staff user approves a pending adjustment, which is then applied."""
     if not approved_by.has_perm(APPROVE_PERMISSION):
@@ -171,7 +175,7 @@ def adjustment_approve(
 
 
 def adjustment_reject(
-    *, adjustment: AdjustmentRequest, rejected_by, now: datetime | None = None
+    *, adjustment: AdjustmentRequest, rejected_by: Any, now: datetime | None = None
 ) -> AdjustmentRequest:
     """Reject (or, by its requester, withdraw) a pending adjustment; nothing is posted."""
     if not rejected_by.has_perm(APPROVE_PERMISSION):
@@ -200,7 +204,7 @@ def _lock_pending(adjustment: AdjustmentRequest) -> AdjustmentRequest:
     return locked
 
 
-def _apply(adjustment: AdjustmentRequest, *, decided_by, now: datetime) -> None:
+def _apply(adjustment: AdjustmentRequest, *, decided_by: Any, now: datetime) -> None:
     account = Account.objects.get(member_id=adjustment.member_id, kind=Account.Kind.STANDARD)
     try:
         txn = ledger_post(

@@ -21,10 +21,11 @@ FIRST_PURCHASE = "first_purchase"
 
 
 def configured_bonus(kind: str) -> int:
-    return {
+    bonuses: dict[str, int] = {
         SIGNUP: settings.POINTS_SIGNUP_BONUS,
         FIRST_PURCHASE: settings.POINTS_FIRST_PURCHASE_BONUS,
-    }[kind]
+    }
+    return bonuses[kind]
 
 
 def first_purchase_qualifies(total_fen: int) -> bool:

@@ -1,13 +1,13 @@
 """Expiring points whose lots are past `expires_at`.
 
 `points_expire_due` is the daily job (the `expire_points` command and a Celery beat task).
-On PostgreSQL it walks the member accounts with due lots in ascending id order, in batches
+It walks the member accounts with due lots in ascending id order, in batches
 of `batch_size` accounts, each batch one database transaction of a few set-based statements
 (`ledger_expire_due_batch`). Because every batch commits on its own and each expiry's
 idempotency key names the account's version, a run that crashes half-way is simply run
 again; accounts held by another worker are skipped (`FOR UPDATE SKIP LOCKED`) and, if still
-due when the sweep ends, taken in a second sweep that waits for their locks. On SQLite (the
-embedded default: one writer at a time) each account is expired by `account_expire`.
+due when the sweep ends, taken in a second sweep that waits for their locks.
+`account_expire` expires one account through the general ledger path.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
@@ -73,9 +73,7 @@ def points_expire_due(
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1.")
     now = now or timezone.now()
-    if connection.vendor == "postgresql":
-        return _expire_in_batches(now=now, batch_size=batch_size)
-    return _expire_account_by_account(now=now, batch_size=batch_size)
+    return _expire_in_batches(now=now, batch_size=batch_size)
 
 
 def _expire_in_batches(*, now: datetime, batch_size: int) -> ExpiryRun:
@@ -108,6 +106,8 @@ def _expire_in_batches(*, now: datetime, batch_size: int) -> ExpiryRun:
 
 
 def _expire_account_by_account(*, now: datetime, batch_size: int) -> ExpiryRun:
+    """The general path: each due account through `account_expire` (one `ledger_post`).
+    Not run in production; the differential test holds `_expire_in_batches` equal to it."""
     run = ExpiryRun()
     cursor = 0
     while True:

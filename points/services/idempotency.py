@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, cast
 
 from django.db import IntegrityError, transaction
 
@@ -37,7 +38,7 @@ class IdempotencyKeyReused(Exception):
 @dataclass(frozen=True)
 class Answer:
     status_code: int
-    body: dict
+    body: dict[str, Any]
     replayed: bool = False
 
 
@@ -59,7 +60,7 @@ def answer_record_once(
     terminal: Terminal,
     key: str,
     request_body: bytes,
-    work: Callable[[], tuple[int, dict]],
+    work: Callable[[], tuple[int, dict[str, Any]]],
     replay_on: tuple[type[BaseException], ...] = (),
 ) -> Answer:
     """Run `work` (which returns a status and a JSON body) and store its answer for
@@ -88,9 +89,10 @@ def answer_record_once(
             )
         return Answer(status_code, body)
 
+    replayable: tuple[type[BaseException], ...] = (IntegrityError, *replay_on)
     try:
         return call_with_db_retry(record_once)
-    except (IntegrityError, *replay_on):
+    except replayable:
         stored = answer_stored(terminal=terminal, key=key, request_hash=request_hash)
         if stored is None:
             raise
@@ -108,7 +110,7 @@ def answer_stored(*, terminal: Terminal, key: str, request_hash: str) -> Answer 
     )
     if found is None:
         return None
-    (record,) = found
+    record = cast(ApiIdempotencyRecord, found[0])
     if record.request_hash != request_hash:
         raise IdempotencyKeyReused("This Idempotency-Key was used with a different body.")
     return Answer(record.status_code, record.response, replayed=True)

@@ -12,7 +12,7 @@ through the API would have given — except that an import grants no sign-up or 
 bonus (those follow a member's real first visit, not the loading of old receipts) and sets
 `Member.last_activity_at` to the latest imported `occurred_at` when that is newer.
 
-Writing is set-based on PostgreSQL: per batch of rows, one transaction that COPYs the
+Writing is set-based: per batch of rows, one transaction that COPYs the
 computed purchases and lines into TEMP staging tables, drops receipts already recorded
 (anti-join), posts the ledger rows with `ledger_bulk_earn_from_staging` and inserts purchases
 and lines with INSERT ... SELECT. A crash loses at most the batch in flight; a rerun skips
@@ -20,8 +20,7 @@ what was committed. The database's part of a batch runs in a second thread on th
 connection while this one reads, validates and computes the next batch (and builds its COPY
 text); lookups happen between two writes, so the connection is never used by both at once.
 Members with a negative balance (a refund debt) have their purchases posted one by one
-through `ledger_post`, which repays the debt from the new credit. On SQLite every purchase
-takes that one-by-one path: slower, same rows.
+through `ledger_post`, which repays the debt from the new credit.
 
 Validation is `points.services.purchase_validation`'s, the rules the POS API and
 `purchase_record` apply too (this module only parses the CSV text). A row that fails
@@ -42,6 +41,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import IO, Any, TypeVar
 
 from django.db import (
     DEFAULT_DB_ALIAS,
@@ -52,7 +52,7 @@ from django.db import (
     models,
     transaction,
 )
-from django.db.models import Q
+from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 from tqdm import tqdm
 
@@ -151,7 +151,8 @@ class _Purchase:
     receipt_no: str
     occurred_at: datetime
     lines: list[_Line]
-    earned: EarnResult | None = None
+    # Computed (`_compute`) before anything reads it.
+    earned: EarnResult = None  # type: ignore[assignment]
     purchase_id: int | None = None
 
 
@@ -268,7 +269,7 @@ class _CsvSource:
         positions = self.positions
         width = len(COLUMNS)
 
-        def lines(handle) -> Iterator[str]:
+        def lines(handle: IO[bytes]) -> Iterator[str]:
             handle.readline()  # the header
             for raw in handle:
                 line_no[0] += 1
@@ -349,27 +350,25 @@ def _groups(rows: Iterator[_Row], multi_row_receipts: dict[str, int]) -> Iterato
 
 
 class _Writer:
-    """Writes one batch at a time; on PostgreSQL in a second thread, on the same connection.
+    """Writes one batch at a time, in a second thread, on the same connection.
 
     PostgreSQL does the writing, so the thread mostly waits on it and leaves the GIL to the
     importer's thread, which meanwhile validates and computes the next batch. The caller
-    never uses the connection while a write is in flight (`wait` first). On SQLite a write
-    runs at once, in the caller's thread.
+    never uses the connection while a write is in flight (`wait` first).
     """
 
     def __init__(self, importer: _Importer, bar: tqdm):
         self.importer = importer
         self.bar = bar
-        self.in_flight: tuple[Future, _Batch] | None = None
+        self.in_flight: tuple[Future[list[_Purchase]], _Batch] | None = None
         self.connection = connections[DEFAULT_DB_ALIAS]
         self.executor: ThreadPoolExecutor | None = None
 
     def __enter__(self) -> _Writer:
-        if self.connection.vendor == "postgresql":
-            self.connection.inc_thread_sharing()
-            self.executor = ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix="import-writer", initializer=self._share
-            )
+        self.connection.inc_thread_sharing()
+        self.executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="import-writer", initializer=self._share
+        )
         return self
 
     def _share(self) -> None:
@@ -393,7 +392,7 @@ class _Writer:
         self.importer.count_written(batch.purchases, written)
         self.bar.update(batch.rows)
 
-    def __exit__(self, exc_type, exc, traceback) -> None:
+    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
         try:
             if exc_type is None:
                 self.wait()
@@ -417,11 +416,11 @@ class _Importer:
         self.now = now
         self.batch_now = now
         self.summary = ImportSummary()
-        self.rejects = None
+        self.rejects: Any = None  # a csv writer once the import opens its file
         self.merchants = {m.slug: m for m in Merchant.objects.all()}
         self.rules: dict[int, _MerchantRules] = {}
         self.members: dict[str, _MemberRef | None] = {}
-        self.chunk = 10_000 if connection.vendor == "postgresql" else 500
+        self.chunk = 10_000
 
     # One batch: look up what it names (database), validate and compute (Python only, so it
     # can overlap the previous batch's write), then write (the `_Writer`'s thread).
@@ -444,7 +443,7 @@ class _Importer:
         for purchase in purchases:
             self._compute(purchase)
         batch = _Batch(purchases, size)
-        if purchases and connection.vendor == "postgresql":
+        if purchases:
             batch.staged = self._staged(purchases)
         return batch
 
@@ -454,9 +453,7 @@ class _Importer:
             return []
         for attempt in range(1, _WRITE_ATTEMPTS + 1):
             try:
-                if connection.vendor == "postgresql":
-                    return self._write_set_based(batch)
-                return self._write_one_by_one(batch.purchases)
+                return self._write_set_based(batch)
             except (IntegrityError, OperationalError, MemberAccountInDebt):
                 # A concurrent writer recorded one of these receipts, put a member in debt or
                 # deadlocked with us: the batch was rolled back; try it again from the top.
@@ -488,7 +485,7 @@ class _Importer:
         wanted = {row.values[1] for group in groups for row in group} - self.members.keys()
         wanted.discard("")
         for chunk in _chunks(sorted(wanted), self.chunk):
-            found: dict[str, dict] = {}
+            found: dict[str, dict[str, Any]] = {}
             accounts = Account.objects.filter(
                 member__member_no__in=chunk, kind__in=Account.MEMBER_KINDS
             ).values_list("member__member_no", "member_id", "kind", "id")
@@ -578,9 +575,10 @@ class _Importer:
                 product_id, category = product.id, product.category
                 carbon_per_unit = product.carbon_saved_g_per_unit
             else:
-                category = rules.categories.get(category_slug)
-                if category is None:
+                found_category = rules.categories.get(category_slug)
+                if found_category is None:
                     raise _Rejected(row, f"unknown category {category_slug!r} at {merchant_slug}")
+                category = found_category
                 product_id, carbon_per_unit = None, 0
             line = _Line(
                 line_no, request.quantity, request.amount_fen, product_id, category, carbon_per_unit
@@ -596,6 +594,7 @@ class _Importer:
             purchase.lines.append(line)
         with _rejecting(group[-1]):  # the receipt as a whole: number of lines, total
             lines_check(requests)
+        assert purchase is not None  # a group has at least one row
         return purchase
 
     def _occurred_at(self, row: _Row, raw: str) -> datetime:
@@ -617,28 +616,16 @@ class _Importer:
                 keys[(merchant.pk, values[2])] = None
         self.recorded = set()
         for chunk in _chunks(list(keys), self.chunk):
-            if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        """
-                        SELECT p.merchant_id, p.receipt_no
-                          FROM unnest(%s::bigint[], %s::text[]) AS k(merchant_id, receipt_no)
-                          JOIN points_purchase p USING (merchant_id, receipt_no)
-                        """,
-                        [[key[0] for key in chunk], [key[1] for key in chunk]],
-                    )
-                    self.recorded.update(cursor.fetchall())
-                continue
-            by_merchant: dict[int, list[str]] = {}
-            for merchant_id, receipt_no in chunk:
-                by_merchant.setdefault(merchant_id, []).append(receipt_no)
-            for merchant_id, receipts in by_merchant.items():
-                self.recorded.update(
-                    (merchant_id, receipt_no)
-                    for receipt_no in Purchase.objects.filter(
-                        merchant_id=merchant_id, receipt_no__in=receipts
-                    ).values_list("receipt_no", flat=True)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    """
+                    SELECT p.merchant_id, p.receipt_no
+                      FROM unnest(%s::bigint[], %s::text[]) AS k(merchant_id, receipt_no)
+                      JOIN points_purchase p USING (merchant_id, receipt_no)
+                    """,
+                    [[key[0] for key in chunk], [key[1] for key in chunk]],
                 )
+                self.recorded.update(cursor.fetchall())
 
     def _without_recorded(self, purchases: list[_Purchase]) -> list[_Purchase]:
         """Drop receipts already recorded (a rerun), before spending time on their points."""
@@ -667,9 +654,11 @@ class _Importer:
             on=on,
         )
 
-    # --- Writing: one-by-one (SQLite; members in debt) ---------------------------------
+    # --- Writing: one by one (members in debt; the general path) -----------------------
 
     def _write_one_by_one(self, purchases: list[_Purchase]) -> list[_Purchase]:
+        """The general path for a whole batch: not run by the import; the differential test
+        holds `_write_set_based` equal to it."""
         self.batch_now = timezone.now()
         with transaction.atomic(durable=True):
             written = [p for p in purchases if self._write_one(p)]
@@ -681,7 +670,7 @@ class _Importer:
         merchant, member, earned = purchase.merchant, purchase.member, purchase.earned
         if Purchase.objects.filter(merchant=merchant, receipt_no=purchase.receipt_no).exists():
             return False
-        accounts = {
+        accounts: dict[str, Account] = {
             Account.Kind.STANDARD: Account(
                 pk=member.standard_account_id, kind=Account.Kind.STANDARD, member_id=member.id
             ),
@@ -748,24 +737,18 @@ class _Importer:
                 latest[purchase.member.id] = purchase.occurred_at
         if not latest:
             return
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    """
-                    UPDATE points_member m SET last_activity_at = t.latest
-                      FROM unnest(%s::bigint[], %s::timestamptz[]) AS t(member_id, latest)
-                     WHERE m.id = t.member_id
-                       AND (m.last_activity_at IS NULL OR m.last_activity_at < t.latest)
-                    """,
-                    [list(latest), list(latest.values())],
-                )
-            return
-        for member_id, moment in latest.items():
-            Member.objects.filter(
-                Q(last_activity_at__isnull=True) | Q(last_activity_at__lt=moment), pk=member_id
-            ).update(last_activity_at=moment)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                UPDATE points_member m SET last_activity_at = t.latest
+                  FROM unnest(%s::bigint[], %s::timestamptz[]) AS t(member_id, latest)
+                 WHERE m.id = t.member_id
+                   AND (m.last_activity_at IS NULL OR m.last_activity_at < t.latest)
+                """,
+                [list(latest), list(latest.values())],
+            )
 
-    # --- Writing: set-based (PostgreSQL) -----------------------------------------------
+    # --- Writing: set-based ------------------------------------------------------------
 
     def _write_set_based(self, batch: _Batch) -> list[_Purchase]:
         purchases = batch.purchases
@@ -776,6 +759,7 @@ class _Importer:
         with transaction.atomic(durable=True), connection.cursor() as cursor:
             # Two imports at once take turns batch by batch, so neither trips the other.
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext('jifen:import_purchases'))")
+            assert batch.staged is not None
             self._stage(cursor, batch.staged)
             cursor.execute(
                 """
@@ -869,11 +853,11 @@ class _Importer:
             if points:
                 if rules.issuance is None:
                     return None
-                issuance_id = rules.issuance.pk
+                issuance_id = str(rules.issuance.pk)
             if green_points:
                 if rules.green_issuance is None:
                     return None
-                green_issuance_id = rules.green_issuance.pk
+                green_issuance_id = str(rules.green_issuance.pk)
             earning = "t" if points or green_points else "f"
             receipt_no = _copy_text(p.receipt_no)
             member = p.member
@@ -887,7 +871,7 @@ class _Importer:
             )
         return "".join(purchase_rows), "".join(line_rows)
 
-    def _stage(self, cursor, staged: tuple[str, str]) -> None:
+    def _stage(self, cursor: CursorWrapper, staged: tuple[str, str]) -> None:
         """TEMP tables `import_purchase` (EARN_STAGING_COLUMNS and the purchase's own) and
         `import_line`, filled by COPY; purchase and transaction ids come from the sequences
         as the rows arrive."""
@@ -959,8 +943,8 @@ _NULL = "\\N"  # NULL in COPY's text format
 
 
 def _insert_from_staging(
-    model: type[models.Model], staged: dict[str, str], given: dict | None = None
-) -> tuple[str, str, list]:
+    model: type[models.Model], staged: dict[str, str], given: dict[str, Any] | None = None
+) -> tuple[str, str, list[Any]]:
     """The column list of `model`'s table (from the model, so a new field is never left out)
     and the SELECT list filling it: `staged[attname]` (an expression over the staging tables),
     else `given[attname]` (a parameter), else the field's default (a parameter). The auto
@@ -1019,10 +1003,13 @@ def _rejecting(row: _Row) -> Iterator[None]:
         raise _Rejected(row, f"{column}: {error}" if column else str(error)) from None
 
 
-def _chunks(items: list, size: int) -> Iterator[list]:
+T = TypeVar("T")
+
+
+def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
-def _json(value: dict) -> str:
+def _json(value: dict[str, Any]) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

@@ -4,11 +4,13 @@ failed email never loses the inbox row."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
@@ -20,23 +22,27 @@ from points.models import Member, Notification
 from points.statements import AttachedWrite, from_json_row, insert_fields, json_row, unsaved
 
 logger = logging.getLogger(__name__)
+# points/tasks.py defines it; Celery's autodiscovery registers it.
+SEND_NOTIFICATION_EMAIL_TASK = "points.tasks.send_notification_email"
 
 
 def queue_notification_email(notification_id: int) -> bool:
     """Hand one email to Celery; run on commit. If the broker (Redis) is down the write that
     sent it has already committed and the row stays `pending` (the table is the outbox):
     `notification_emails_retry` queues it again once the broker is back. Never raises."""
-    from points.tasks import send_notification_email
-
     try:
-        send_notification_email.apply_async((notification_id,), retry=False)
+        # By name from the app's registry: services never import tasks (tasks import services).
+        send_email = current_app.tasks[SEND_NOTIFICATION_EMAIL_TASK]
+        send_email.apply_async((notification_id,), retry=False)
     except Exception as error:  # noqa: BLE001 - any broker failure leaves the row pending
         logger.warning("Email of notification %s not queued (broker: %s)", notification_id, error)
         return False
     return True
 
 
-def _inbox_row(*, member: Member, kind: str, title: str, body: str, link: str, dedupe_key=None):
+def _inbox_row(
+    *, member: Member, kind: str, title: str, body: str, link: str, dedupe_key: str | None = None
+) -> Notification:
     email = member.user.email if member.user_id else ""
     return unsaved(
         Notification,
@@ -290,5 +296,5 @@ def notification_emails_retry(
         .values_list("id", flat=True)[:1000]
     )
     for notification_id in ids:
-        transaction.on_commit(lambda pk=notification_id: queue_notification_email(pk))
+        transaction.on_commit(functools.partial(queue_notification_email, notification_id))
     return len(ids)

@@ -6,15 +6,16 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Field
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
-from merchants.models import Merchant, Store, Terminal
+from merchants.models import Category, Merchant, Product, Store, Terminal
 from points.models import (
     Account,
     LedgerTransaction,
@@ -24,7 +25,7 @@ from points.models import (
     PurchaseLine,
     Refund,
 )
-from points.rules import CampaignRule, LineInput, earn_for_purchase, share_of
+from points.rules import CampaignRule, EarnResult, LineInput, earn_for_purchase, share_of
 from points.services.accounts import (
     issuance_account,
     member_account_code,
@@ -114,10 +115,12 @@ def campaign_rules(merchant: Merchant, on: date | None = None) -> list[CampaignR
     return list(catalog.campaigns) if on is None else catalog.campaigns_on(on)
 
 
-def _resolve_lines(merchant: Merchant, lines: Sequence[LineRequest]):
+def _resolve_lines(
+    merchant: Merchant, lines: Sequence[LineRequest]
+) -> list[tuple[LineRequest, Product | None, Category]]:
     catalog = merchant_catalog(merchant)
     products, categories = catalog.products, catalog.categories
-    resolved = []
+    resolved: list[tuple[LineRequest, Product | None, Category]] = []
     for index, line in enumerate(lines):
         if line.sku:
             product = products.get(line.sku)
@@ -127,7 +130,7 @@ def _resolve_lines(merchant: Merchant, lines: Sequence[LineRequest]):
                 )
             resolved.append((line, product, product.category))
         else:
-            category = categories.get(line.category)
+            category = categories.get(line.category or "")
             if category is None:
                 raise UnknownCategory(
                     f"Unknown category {line.category!r} at this merchant.",
@@ -144,7 +147,7 @@ def _member_accounts_and_history(
     recorded; whether the member has bought anything before. One round trip, in SQL: the
     ORM's compiling of three querysets cost more than the database's answering them."""
     fields = Account._meta.concrete_fields
-    columns = ", ".join(f"account.{connection.ops.quote_name(f.column)}" for f in fields)
+    columns = ", ".join(f"account.{quote(f.column)}" for f in fields)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -302,7 +305,7 @@ def purchase_record(
 # nothing: the posting, the purchase, its lines, the member's last activity and the inbox
 # row "积分到账" are one statement (`ledger_credit_at_once` with attached writes), one round
 # trip. Everything else (a first purchase and its bonus, a replay, a debt to repay, no points
-# at all, SQLite) takes the general path below it, which does the same in a transaction.
+# at all) takes the general path below it, which does the same in a transaction.
 
 # Checked after the member's accounts are locked; if false, nothing is written.
 _AT_ONCE_ONLY_IF = compact("""
@@ -315,13 +318,13 @@ _AT_ONCE_ONLY_IF = compact("""
 """)
 
 
-def _record_at_once(purchase: Purchase, lines: list[dict], *, earned, actor: str) -> bool:
+def _record_at_once(
+    purchase: Purchase, lines: list[dict[str, Any]], *, earned: EarnResult, actor: str
+) -> bool:
     """Record the purchase and its points in one statement if it is the common case;
     True if done (`purchase` is saved), False if nothing was written."""
-    if connection.vendor != "postgresql":
-        return False
     member, merchant = purchase.member, purchase.merchant
-    accounts = {  # named by their codes: the statement finds them, no read needed first
+    accounts: dict[str, Account] = {  # named by codes: the statement finds them, no read first
         kind: unsaved(Account, code=member_account_code(member.pk, kind), kind=kind, member=member)
         for kind in Account.MEMBER_KINDS
     }
@@ -357,7 +360,7 @@ def _record_at_once(purchase: Purchase, lines: list[dict], *, earned, actor: str
 
 
 @functools.cache
-def _purchase_statements() -> tuple[str, list, str]:
+def _purchase_statements() -> tuple[str, list[Field[Any, Any]], str]:
     """The SQL of the purchase's attached writes and the fields they write; once per process."""
     purchase_fields, columns = insert_fields(Purchase)
     values = ", ".join(
@@ -379,7 +382,9 @@ def _purchase_statements() -> tuple[str, list, str]:
     return purchase_sql, purchase_fields, lines_sql
 
 
-def _purchase_writes(purchase: Purchase, lines: list[dict], *, active_at) -> list[AttachedWrite]:
+def _purchase_writes(
+    purchase: Purchase, lines: list[dict[str, Any]], *, active_at: datetime
+) -> list[AttachedWrite]:
     """The purchase, its lines and the member's last activity, as writes attached to the
     purchase's ledger transaction (`txn`; its id NULL when nothing was earned)."""
     purchase_sql, purchase_fields, lines_sql = _purchase_statements()
@@ -410,26 +415,16 @@ def _saved(purchase: Purchase, pk: int) -> None:
     purchase._state.db = connection.alias
 
 
-def _save_purchase(purchase: Purchase, lines: list[dict], *, active_at) -> None:
-    """Insert the purchase and its lines and mark the member active (after its posting).
-
-    One statement on PostgreSQL (the writes `_record_at_once` attaches to the posting).
-    Elsewhere, the three ORM calls it stands for.
-    """
-    if connection.vendor != "postgresql":
-        purchase.save(force_insert=True)
-        PurchaseLine.objects.bulk_create(
-            [PurchaseLine(purchase=purchase, **values) for values in lines]
-        )
-        Member.objects.filter(pk=purchase.member_id).update(last_activity_at=active_at)
-        return
+def _save_purchase(purchase: Purchase, lines: list[dict[str, Any]], *, active_at: datetime) -> None:
+    """Insert the purchase and its lines and mark the member active (after its posting),
+    in one statement (the writes `_record_at_once` attaches to the posting)."""
     returned = attached_writes_run(
         _purchase_writes(purchase, lines, active_at=active_at), txn_id=purchase.transaction_id
     )
     _saved(purchase, returned["purchase"])
 
 
-def _points_earned_message(merchant: Merchant, points: int, green: int) -> dict:
+def _points_earned_message(merchant: Merchant, points: int, green: int) -> dict[str, str]:
     """The "积分到账" notification: kind, title, body and link."""
     earned = "、".join(
         part
@@ -454,7 +449,9 @@ def _notify_points_earned(member: Member, merchant: Merchant, points: int, green
     notification_send(member=member, **_points_earned_message(merchant, points, green))
 
 
-def _points_earned_notification(member: Member, merchant: Merchant, points: int, green: int):
+def _points_earned_notification(
+    member: Member, merchant: Merchant, points: int, green: int
+) -> tuple[Notification, AttachedWrite]:
     """`_notify_points_earned` as a write attached to the purchase's posting."""
     return notification_attached(member=member, **_points_earned_message(merchant, points, green))
 
@@ -598,9 +595,18 @@ def _notify_refund(purchase: Purchase, refund: Refund) -> None:
     )
 
 
-def _reverse_earn(*, purchase, refund_no, points, green_points, policy, actor, lines):
+def _reverse_earn(
+    *,
+    purchase: Purchase,
+    refund_no: str,
+    points: int,
+    green_points: int,
+    policy: Refund.Policy,
+    actor: str,
+    lines: list[dict[str, Any]],
+) -> tuple[LedgerTransaction | None, int, int]:
     accounts = _member_accounts(purchase.member)
-    wanted = {Account.Kind.STANDARD: points, Account.Kind.GREEN: green_points}
+    wanted: dict[str, int] = {Account.Kind.STANDARD: points, Account.Kind.GREEN: green_points}
     overdraft = Overdraft.ALLOW if policy == Refund.Policy.ALLOW_NEGATIVE else Overdraft.REFUSE
     for _attempt in range(3):
         postings = earn_postings(

@@ -20,7 +20,7 @@ import json
 from datetime import UTC, datetime
 
 from django.db import connection, transaction
-from django.db.models import Prefetch
+from django.db.models import Prefetch, QuerySet
 
 from points.models import (
     LedgerEntry,
@@ -111,7 +111,7 @@ def seal_hash(prev_hash: str, txn: LedgerTransaction, version: int = CURRENT_SEA
     return chain_hash(prev_hash, canonical_text(txn, version))
 
 
-def with_sealed_rows(queryset):
+def with_sealed_rows(queryset: QuerySet[LedgerTransaction]) -> QuerySet[LedgerTransaction]:
     """`queryset` of transactions with every row a seal covers fetched in a few queries."""
     return queryset.select_related("member").prefetch_related(
         Prefetch(

@@ -14,6 +14,7 @@ offer being used. Points move only through `points.services.ledger.ledger_post`:
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -65,7 +66,7 @@ def voucher_code_new() -> str:
     return "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))
 
 
-def _validated_quantity(quantity) -> int:
+def _validated_quantity(quantity: object) -> int:
     if type(quantity) is not int or not 1 <= quantity <= MAX_QUANTITY_PER_REDEMPTION:
         raise InvalidQuantity(
             _("Choose a quantity from 1 to %(most)s.") % {"most": MAX_QUANTITY_PER_REDEMPTION}
@@ -73,7 +74,7 @@ def _validated_quantity(quantity) -> int:
     return quantity
 
 
-def _validated_key(idempotency_key) -> str:
+def _validated_key(idempotency_key: object) -> str:
     if not isinstance(idempotency_key, str) or not (
         1 <= len(idempotency_key.strip()) <= MAX_IDEMPOTENCY_KEY_LENGTH
     ):
@@ -86,7 +87,9 @@ def _replayed(redemption: Redemption) -> Redemption:
     return redemption
 
 
-def _locked_offer(offer: WinBackOffer, *, member: Member, reward: Reward, quantity, now):
+def _locked_offer(
+    offer: WinBackOffer, *, member: Member, reward: Reward, quantity: int, now: datetime
+) -> WinBackOffer:
     """The offer row, locked, if `member` may use it on `reward` now; else OfferNotValid."""
     locked = WinBackOffer.objects.select_for_update().filter(pk=offer.pk).first()
     if locked is None or locked.member_id != member.pk:
@@ -147,7 +150,7 @@ class _StockNowLimited(Exception):
     """The reward's stock is limited after all: nothing was written; lock it for update."""
 
 
-def _under_reward_lock(stock_hint: int | None, attempt):
+def _under_reward_lock(stock_hint: int | None, attempt: Callable[[bool], Redemption]) -> Redemption:
     """`attempt(exclusive)`, a whole transaction that locks the reward with `_locked_reward`.
 
     Unlimited stock: the reward is only share-locked, so redemptions and cancels of a
@@ -165,9 +168,8 @@ def _under_reward_lock(stock_hint: int | None, attempt):
 
 def _locked_reward(pk: int, *, exclusive: bool) -> Reward | None:
     """The reward locked FOR UPDATE, or FOR KEY SHARE (it cannot be deleted or re-keyed
-    meanwhile; PostgreSQL only, SQLite has one writer anyway). Raises `_StockNowLimited` for
-    a limited stock under a share lock."""
-    if exclusive or connection.vendor != "postgresql":
+    meanwhile). Raises `_StockNowLimited` for a limited stock under a share lock."""
+    if exclusive:
         # of=self: the model orders by merchant, a join that would lock the merchant row too
         # (every purchase there then waits for this redemption; it deadlocked with earns).
         return Reward.objects.select_for_update(of=("self",)).filter(pk=pk).first()
@@ -179,7 +181,17 @@ def _locked_reward(pk: int, *, exclusive: bool) -> Reward | None:
     return reward
 
 
-def _redeem(*, member, reward_id, quantity, key, actor, now, offer, exclusive) -> Redemption:
+def _redeem(
+    *,
+    member: Member,
+    reward_id: int,
+    quantity: int,
+    key: str,
+    actor: str,
+    now: datetime,
+    offer: WinBackOffer | None,
+    exclusive: bool,
+) -> Redemption:
     with transaction.atomic(durable=True):
         existing = Redemption.objects.filter(member=member, idempotency_key=key).first()
         if existing is not None:
@@ -354,7 +366,15 @@ def compensation_points_for(points_total: int, percent: int) -> int:
     return max(points_total * percent // 100, 1)
 
 
-def _cancel(*, redemption, by, reason, actor, compensate, now) -> Redemption:
+def _cancel(
+    *,
+    redemption: Redemption,
+    by: str,
+    reason: str,
+    actor: str,
+    compensate: bool,
+    now: datetime | None,
+) -> Redemption:
     now = now or timezone.now()
     known = redemption.reward if Redemption.reward.is_cached(redemption) else None
     return _under_reward_lock(
@@ -371,7 +391,16 @@ def _cancel(*, redemption, by, reason, actor, compensate, now) -> Redemption:
     )
 
 
-def _cancel_once(*, redemption, by, reason, actor, compensate, now, exclusive) -> Redemption:
+def _cancel_once(
+    *,
+    redemption: Redemption,
+    by: str,
+    reason: str,
+    actor: str,
+    compensate: bool,
+    now: datetime,
+    exclusive: bool,
+) -> Redemption:
     with transaction.atomic(durable=True):
         reward = _locked_reward(redemption.reward_id, exclusive=exclusive)
         if reward is None:  # protected by the redemption's foreign key: never, in practice

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -15,7 +17,7 @@ PRICE_FIELDS = ("points_price", "cash_price_fen", "face_value_fen")
 STOCK_AS_ENTERED = object()
 
 
-def stock_after_edit(*, current: int | None, loaded: int | None, entered: int | None):
+def stock_after_edit(*, current: int | None, loaded: int | None, entered: int | None) -> int | None:
     """The stock to store when an editor who saw `loaded` enters `entered` and the stock is
     `current` now: an edit of a limited stock is the change the editor made (entered −
     loaded), applied to what is there now, so units redeemed meanwhile stay taken. Switching
@@ -94,7 +96,9 @@ def reward_save(
             current_stock = previous.pop("stock")
             if stock_loaded is not STOCK_AS_ENTERED:
                 reward.stock = stock_after_edit(
-                    current=current_stock, loaded=stock_loaded, entered=reward.stock
+                    current=current_stock,
+                    loaded=cast(int | None, stock_loaded),
+                    entered=reward.stock,
                 )
         reward.save()
         current = {name: getattr(reward, name) for name in PRICE_FIELDS}
@@ -105,7 +109,7 @@ def reward_save(
     return reward
 
 
-def reward_create(*, actor: str = "system", **fields) -> Reward:
+def reward_create(*, actor: str = "system", **fields: Any) -> Reward:
     """Create a reward through `reward_save` (validation and the first price-history row)."""
     return reward_save(reward=Reward(**fields), actor=actor)
 

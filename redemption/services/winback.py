@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -48,7 +49,7 @@ def lapsed_members(*, now: datetime) -> QuerySet[Member]:
         .values("created_at")[:1]
     )
     activity = Coalesce("last_activity_at", "joined_at")
-    # GREATEST ignores NULL on PostgreSQL but not on SQLite: never hand it one.
+    # The later of the last activity and the last redemption (if any).
     return (
         Member.objects.filter(user__is_active=True)
         .annotate(
@@ -75,7 +76,7 @@ def most_used_merchants(member_ids: Iterable[int]) -> dict[int, int]:
         .values("member_id", "merchant_id")
         .annotate(purchases=Count("id"), latest=Max("occurred_at"))
     )
-    best: dict[int, tuple] = {}
+    best: dict[int, tuple[Any, ...]] = {}
     for row in usage:
         rank = (row["purchases"], row["latest"], row["merchant_id"])
         if row["member_id"] not in best or rank > best[row["member_id"]]:
@@ -257,14 +258,16 @@ def _send_batch(members: Sequence[Member], *, now: datetime) -> int:
             terms_by_merchant.setdefault(reward.merchant_id, []).append(terms)
     sent = 0
     for member in members:
-        candidates = terms_by_merchant.get(merchant_of.get(member.pk), [])
-        if not candidates:
-            continue
+        merchant_id = merchant_of.get(member.pk)
+        candidates = terms_by_merchant.get(merchant_id, []) if merchant_id is not None else []
         terms = offer_terms_pick(candidates, spendable=member_spendable_points(member, now=now))
         if terms is None:  # nothing within reach of points + a small top-up: next run
             continue
         offer = winback_offer_create(
-            member=member, terms=terms, lapse_started_at=member.lapse_started_at, now=now
+            member=member,
+            terms=terms,
+            lapse_started_at=member.lapse_started_at,  # type: ignore[attr-defined]
+            now=now,
         )
         if offer is not None:
             sent += 1

@@ -6,13 +6,10 @@ Each test saves screenshots under its pytest-playwright output folder (test-resu
 import re
 from pathlib import Path
 
-import pytest
 from django.core.management import call_command
 
 from points.models import Member
 from points.selectors import member_balances
-
-pytestmark = pytest.mark.postgres
 
 
 def shot(page, output_path, name):

@@ -2,13 +2,10 @@
 
 import threading
 
-import pytest
 from django.db import connections
 
 from points.services.ledger import InsufficientPoints
 from tests.points.helpers import earn, spend, standard
-
-pytestmark = pytest.mark.postgres
 
 
 def test_twenty_threads_spending_100_from_1000_leave_exactly_zero(

@@ -128,7 +128,6 @@ def ten_thousand_rows(members, seed=7):
     return rows
 
 
-@pytest.mark.postgres
 def test_ten_thousand_rows_imported_twice_the_second_run_adds_nothing(
     catalog, make_member, tmp_path, ledger_ok
 ):
@@ -253,7 +252,6 @@ def test_last_activity_moves_to_the_latest_imported_purchase_only_when_newer(
     assert dormant.last_activity_at == datetime.fromisoformat("2024-09-03T10:00:00+08:00")
 
 
-@pytest.mark.postgres
 def test_campaign_names_with_tabs_backslashes_and_newlines_go_in_as_written(
     catalog, make_member, tmp_path, ledger_ok
 ):
@@ -460,7 +458,6 @@ def test_bad_batch_size_is_refused(tmp_path):
         call_command("import_purchases", str(tmp_path / "x.csv"), "--batch-size", "0")
 
 
-@pytest.mark.postgres
 def test_bulk_earn_refuses_an_account_in_debt_and_writes_nothing(make_member, issuer):
     from django.db import connection
 

@@ -19,7 +19,7 @@ from points.services.ledger import Overdraft, Posting, ledger_credit_at_once
 from points.services.purchases import LineRequest, purchase_record
 from tests.points.helpers import spend, standard
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+pytestmark = pytest.mark.django_db
 
 LINES = [
     LineRequest(line_no=1, quantity=2, amount_fen=2560, sku="GREEN-NB-01"),

@@ -55,18 +55,12 @@ def test_a_corrupted_sealed_row_is_reported(history, capsys):
     victim = LedgerTransaction.objects.order_by("id").first()
     with connection.cursor() as cursor:
         # Tamper as a database owner could: switch the guard off, edit, switch it back on.
-        if connection.vendor == "postgresql":
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # ALTER needs no pending FK checks
-            cursor.execute("ALTER TABLE points_ledgertransaction DISABLE TRIGGER USER")
-            cursor.execute(
-                "UPDATE points_ledgertransaction SET reason = 'tampered' WHERE id = %s", [victim.pk]
-            )
-            cursor.execute("ALTER TABLE points_ledgertransaction ENABLE TRIGGER USER")
-        else:
-            cursor.execute("DROP TRIGGER points_ledgertransaction_no_update")
-            cursor.execute(
-                "UPDATE points_ledgertransaction SET reason = 'tampered' WHERE id = %s", [victim.pk]
-            )
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # ALTER needs no pending FK checks
+        cursor.execute("ALTER TABLE points_ledgertransaction DISABLE TRIGGER USER")
+        cursor.execute(
+            "UPDATE points_ledgertransaction SET reason = 'tampered' WHERE id = %s", [victim.pk]
+        )
+        cursor.execute("ALTER TABLE points_ledgertransaction ENABLE TRIGGER USER")
 
     _verify_fails_with(capsys, f"(transaction {victim.pk}): hash mismatch")
 
@@ -75,11 +69,8 @@ def test_a_corrupted_sealed_entry_is_reported_as_unbalanced_and_tampered(history
     ledger_seal()
     victim = LedgerTransaction.objects.order_by("id").last()
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute("ALTER TABLE points_ledgerentry DISABLE TRIGGER USER")
-        else:
-            cursor.execute("DROP TRIGGER points_ledgerentry_no_update")
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("ALTER TABLE points_ledgerentry DISABLE TRIGGER USER")
         cursor.execute(
             "UPDATE points_ledgerentry SET points = points + 1 WHERE transaction_id = %s"
             " AND points > 0",
@@ -91,7 +82,6 @@ def test_a_corrupted_sealed_entry_is_reported_as_unbalanced_and_tampered(history
     assert any("hash mismatch" in p for p in report.problems)
 
 
-@pytest.mark.postgres
 def test_a_transaction_committing_late_with_a_lower_id_is_sealed_by_the_next_run(
     transactional_db, make_member, issuer
 ):

@@ -13,8 +13,6 @@ from redemption.services.redemptions import redemption_cancel_by_member, reward_
 from redemption.services.rewards import reward_save, stock_after_edit
 from tests.points.helpers import earn
 
-pytestmark = pytest.mark.postgres
-
 
 def _admin_form(reward, **changes):
     """What a browser posts from the change page as it was loaded (stock and its hidden

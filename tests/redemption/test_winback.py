@@ -411,7 +411,6 @@ def test_an_expired_offer_page_says_it_ended(client, shopper, notebook, offer):
 # --- Concurrency (PostgreSQL) -----------------------------------------------------------
 
 
-@pytest.mark.postgres
 def test_two_workers_at_once_make_one_offer(transactional_db, make_member, merchant, make_reward):
     make_reward(points_price=1000, face_value_fen=6000)
     with at(0):

@@ -77,7 +77,7 @@ from reports.audit import AuditFilters, audit_rows_sql
 from reports.periods import day_start
 from tests.points.conftest import make_shop
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+pytestmark = pytest.mark.django_db
 
 EXAMPLES = int(os.environ.get("DIFFERENTIAL_EXAMPLES", "200"))
 

@@ -302,7 +302,6 @@ def test_streaming_100000_rows_keeps_memory_bounded(shop_a, make_member):
     assert peak < 5_000_000, f"peak {peak} bytes for {size} bytes of output"
 
 
-@pytest.mark.postgres
 def test_the_export_reads_one_repeatable_read_snapshot(trail, transactional_db, monkeypatch):
     monkeypatch.setattr(audit_service, "CHUNK_ROWS", 2)
     expected = LedgerEntry.objects.count()
