@@ -7,6 +7,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from points.member_numbers import InvalidMemberNumber, member_no_check
+
 MAX_AMOUNT_FEN = 10**9
 MAX_QUANTITY = 100_000
 MAX_LINES = 500
@@ -67,11 +69,26 @@ class PurchaseLineSerializer(serializers.Serializer):
 
 
 class PurchaseSerializer(serializers.Serializer):
-    member_no = serializers.CharField(max_length=32)
+    # Exactly one: the member number, or the card code the member shows (number + dynamic code).
+    member_no = serializers.CharField(required=False, max_length=32)
+    card_code = serializers.CharField(required=False, max_length=32)
     receipt_no = serializers.RegexField(TEXT_ID, max_length=64)
     occurred_at = OffsetDateTimeField()
     store = serializers.SlugField(required=False, max_length=60)
     lines = PurchaseLineSerializer(many=True, allow_empty=False, max_length=MAX_LINES)
+
+    def validate_member_no(self, value):
+        try:
+            return member_no_check(value)
+        except InvalidMemberNumber as error:
+            raise serializers.ValidationError(str(error), code=error.code) from error
+
+    def validate(self, attrs):
+        if bool(attrs.get("member_no")) == bool(attrs.get("card_code")):
+            raise serializers.ValidationError(
+                {"member_no": "Give exactly one of member_no or card_code."}
+            )
+        return attrs
 
     def validate_lines(self, lines):
         numbers = [line["line_no"] for line in lines]
@@ -96,6 +113,8 @@ class RefundSerializer(serializers.Serializer):
 class EnrolSerializer(serializers.Serializer):
     mobile = serializers.CharField(max_length=20)
     consent = serializers.BooleanField()
+    # Absent: a code is texted to the number (202). Present: the code the customer read out.
+    sms_code = serializers.CharField(required=False, max_length=32)
 
     def validate_consent(self, value):
         if value is not True:
@@ -112,6 +131,16 @@ class PurchaseResultSerializer(serializers.Serializer):
     balance = serializers.IntegerField()
     green_balance = serializers.IntegerField()
     breakdown = serializers.DictField()
+
+
+class CodeSentSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["code_sent"])
+
+
+class EnrolResultSerializer(serializers.Serializer):
+    member_no = serializers.CharField()
+    mobile_masked = serializers.CharField()
+    created = serializers.BooleanField()
 
 
 class ErrorSerializer(serializers.Serializer):
