@@ -59,3 +59,11 @@ def reverse(original, points=None, **kwargs):
         reverses=original,
         **kwargs,
     )
+
+
+def code_in(message) -> str:
+    """The 6-digit code of a text message sent by points.sms (an SmsMessage or its dict)."""
+    import re
+
+    text = message["text"] if isinstance(message, dict) else message.text
+    return re.search(r"验证码 (\d{6})", text).group(1)
