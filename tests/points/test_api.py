@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from points.card_code import card_code_for
 from points.models import (
     Account,
     ApiIdempotencyRecord,
@@ -15,7 +16,6 @@ from points.models import (
     PointLot,
     Purchase,
 )
-from points.card_code import card_code_for
 from tests.points.helpers import code_in, spend, standard
 
 pytestmark = pytest.mark.django_db
