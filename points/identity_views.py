@@ -93,7 +93,7 @@ def _pending(request, flow: Flow) -> str | None:
     return None
 
 
-def _render(request, flow, *, step, form, mobile=None, sent=False, status=200):
+def _render(request, flow, *, step, form, mobile=None, sent=False, refusal="", status=200):
     return render(
         request,
         "registration/identity.html",
@@ -103,6 +103,7 @@ def _render(request, flow, *, step, form, mobile=None, sent=False, status=200):
             "form": form,
             "mobile_masked": mask_mobile(mobile),
             "sent": sent,
+            "refusal": refusal,
         },
         status=status,
     )
@@ -123,9 +124,9 @@ def _flow_view(request, flow: Flow):
         try:
             sms_code_send(mobile=mobile, purpose=flow.purpose, client=_client(request))
         except CodeRateLimited as error:
-            form = flow.code_form()
-            form.add_error(None, str(error))
-            return _render(request, flow, step="code", form=form, mobile=mobile)
+            return _render(
+                request, flow, step="code", form=flow.code_form(), mobile=mobile, refusal=str(error)
+            )
         return redirect(f"{here}?sent=1")
     if request.method == "POST":
         form = flow.mobile_form(request.POST)

@@ -27,6 +27,15 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class StrictCharField(serializers.CharField):
+    """Only a JSON string: a number is not silently turned into one."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 @extend_schema_field(OpenApiTypes.DATETIME)
 class OffsetDateTimeField(serializers.Field):
     """ISO 8601 with an explicit UTC offset, e.g. 2026-11-26T10:30:00+08:00."""
@@ -71,7 +80,7 @@ class PurchaseLineSerializer(serializers.Serializer):
 class PurchaseSerializer(serializers.Serializer):
     # Exactly one: the member number, or the card code the member shows (number + dynamic code).
     member_no = serializers.CharField(required=False, max_length=32)
-    card_code = serializers.CharField(required=False, max_length=32)
+    card_code = StrictCharField(required=False, max_length=32)
     receipt_no = serializers.RegexField(TEXT_ID, max_length=64)
     occurred_at = OffsetDateTimeField()
     store = serializers.SlugField(required=False, max_length=60)
@@ -114,7 +123,7 @@ class EnrolSerializer(serializers.Serializer):
     mobile = serializers.CharField(max_length=20)
     consent = serializers.BooleanField()
     # Absent: a code is texted to the number (202). Present: the code the customer read out.
-    sms_code = serializers.CharField(required=False, max_length=32)
+    sms_code = StrictCharField(required=False, max_length=32)
 
     def validate_consent(self, value):
         if value is not True:
