@@ -178,8 +178,8 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Jifen 积分 <noreply@ji
 SMS_BACKEND = env("SMS_BACKEND", default="points.sms.FileBackend")
 # Key of the HMAC kept for every number that ever received the sign-up bonus. Set it once
 # and keep it: changing it forgets those numbers.
-MOBILE_DIGEST_KEY = env("MOBILE_DIGEST_KEY", default=SECRET_KEY)
-SMS_FILE_PATH = env("SMS_FILE_PATH", default=str(BASE_DIR / "var" / "sms" / "outbox.jsonl"))
+MOBILE_DIGEST_KEY = env("MOBILE_DIGEST_KEY", default="") or SECRET_KEY
+SMS_FILE_PATH = env("SMS_FILE_PATH", default="") or str(BASE_DIR / "var" / "sms" / "outbox.jsonl")
 
 # --- Celery -----------------------------------------------------------------------------
 # No broker configured = the embedded default: tasks run eagerly, in the calling process.
