@@ -56,8 +56,13 @@ class Member(models.Model):
     joined_at = models.DateTimeField(_("joined at"), default=timezone.now)
     last_activity_at = models.DateTimeField(_("last activity at"), null=True, blank=True)
     # The TOTP secret of the card's dynamic code (points/dynamic_code.py); never shown.
+    # Rows inserted by raw SQL (the bench) get "" and a secret on first use (card_code_for).
     card_secret = models.CharField(
-        _("card secret"), max_length=64, default=dynamic_code.secret_new, editable=False
+        _("card secret"),
+        max_length=64,
+        default=dynamic_code.secret_new,
+        db_default="",
+        editable=False,
     )
 
     class Meta:
@@ -766,7 +771,6 @@ class IdentityEvent(models.Model):
 
     class Kind(models.TextChoices):
         CODE_SENT = "code_sent", _("Code sent")
-        CODE_REFUSED = "code_refused", _("Code refused (limit)")
         CODE_FAILED = "code_failed", _("Wrong code")
         CODE_VERIFIED = "code_verified", _("Code verified")
         SIGNUP = "signup", _("Signed up")

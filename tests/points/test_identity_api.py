@@ -357,3 +357,13 @@ def test_the_schema_documents_the_two_step_enrolment_and_the_card_code(client):
     schema = client.get("/api/v1/schema", HTTP_ACCEPT="application/json").content.decode()
     for needle in ("sms_code", "card_code", "code_sent", "mobile_masked", "202", "403"):
         assert needle in schema, needle
+
+
+def test_a_member_inserted_without_a_secret_gets_its_own_on_first_use(pos, make_member):
+    member = make_member()
+    Member.objects.filter(pk=member.pk).update(card_secret="")
+    member.refresh_from_db()
+    code = card_code_for(member)
+    stored = Member.objects.get(pk=member.pk).card_secret
+    assert stored and stored == member.card_secret
+    assert balance(pos, member, card_code=code).status_code == 200
