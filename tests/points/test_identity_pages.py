@@ -377,3 +377,26 @@ def test_till_enrolment_leaves_no_usable_password_and_no_mobile_in_the_username(
     member, created = member_enrol(mobile="13600001234", actor="terminal:1")
     assert created and not member.user.has_usable_password()
     assert "13600001234" not in member.user.username and "1234" not in member.user.username
+
+
+def test_a_forged_forwarded_for_header_does_not_escape_the_ip_limit(sending, settings):
+    settings.TRUSTED_PROXY_COUNT = 0
+    for index in range(20):
+        client = Client(REMOTE_ADDR="198.51.100.8", HTTP_X_FORWARDED_FOR=f"10.0.0.{index}")
+        assert (
+            ask(client, "/accounts/login/sms/", f"1390000{index:04d}", sending).status_code == 302
+        )
+    client = Client(REMOTE_ADDR="198.51.100.8", HTTP_X_FORWARDED_FOR="10.9.9.9")
+    response = ask(client, "/accounts/login/sms/", "13900009999", sending)
+    assert response.status_code == 200 and "太频繁" in response.content.decode()
+
+
+def test_each_client_address_has_its_own_limit(sending):
+    for index in range(20):
+        client = Client(REMOTE_ADDR="203.0.113.50")
+        assert (
+            ask(client, "/accounts/login/sms/", f"1390000{index:04d}", sending).status_code == 302
+        )
+    other = Client(REMOTE_ADDR="203.0.113.51")
+    assert ask(other, "/accounts/login/sms/", "13900009999", sending).status_code == 302
+    assert SmsCode.objects.filter(client="ip:203.0.113.51").count() == 1
