@@ -367,3 +367,19 @@ def test_a_member_inserted_without_a_secret_gets_its_own_on_first_use(pos, make_
     stored = Member.objects.get(pk=member.pk).card_secret
     assert stored and stored == member.card_secret
     assert balance(pos, member, card_code=code).status_code == 200
+
+
+def test_reading_a_balance_by_card_code_takes_a_handful_of_queries(
+    pos, make_member, django_assert_max_num_queries
+):
+    member = make_member()
+    code = card_code_for(member)
+    with django_assert_max_num_queries(6):
+        assert balance(pos, member, card_code=code).status_code == 200
+
+
+def test_asking_for_an_enrolment_code_takes_a_handful_of_queries(
+    pos, sending, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(14):  # key, 2 locks, 3 counts, 2 inserts, record, savepoints
+        assert ask(pos, CARDLESS, sending).status_code == 202
