@@ -400,3 +400,13 @@ def test_each_client_address_has_its_own_limit(sending):
     other = Client(REMOTE_ADDR="203.0.113.51")
     assert ask(other, "/accounts/login/sms/", "13900009999", sending).status_code == 302
     assert SmsCode.objects.filter(client="ip:203.0.113.51").count() == 1
+
+
+def test_a_failing_sms_backend_is_logged_and_the_answer_stays_the_same(
+    client, sending, settings, caplog
+):
+    settings.SMS_BACKEND = "points.sms.FileBackend"
+    settings.SMS_FILE_PATH = "/proc/no-such-dir/outbox.jsonl"  # cannot be created, even as root
+    response = ask(client, "/accounts/signup/", CARDLESS, sending)
+    assert response.status_code == 302 and response["Location"] == "/accounts/signup/?sent=1"
+    assert any("on_commit" in record.getMessage() for record in caplog.records)
