@@ -10,6 +10,7 @@ from importlib import import_module
 from importlib.util import find_spec
 
 from django.apps import apps
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -35,3 +36,7 @@ class Command(BaseCommand):
                 f"staff: staff, admin; merchants: merchant, merchant2."
             )
         )
+        if settings.SMS_BACKEND == "points.sms.FileBackend":
+            self.stdout.write(
+                f"SMS codes (sign-up, claim, SMS login) go to {settings.SMS_FILE_PATH}"
+            )
