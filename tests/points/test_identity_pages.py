@@ -410,3 +410,11 @@ def test_a_failing_sms_backend_is_logged_and_the_answer_stays_the_same(
     response = ask(client, "/accounts/signup/", CARDLESS, sending)
     assert response.status_code == 302 and response["Location"] == "/accounts/signup/?sent=1"
     assert any("on_commit" in record.getMessage() for record in caplog.records)
+
+
+def test_a_closed_account_is_not_logged_in_by_sms(client, till_member, sending, last_code):
+    get_user_model().objects.filter(pk=till_member.user_id).update(is_active=False)
+    ask(client, "/accounts/login/sms/", CARDED, sending)
+    response = answer(client, "/accounts/login/sms/", last_code(CARDED))
+    assert response.status_code == 302 and response["Location"] == "/accounts/login/"
+    assert "_auth_user_id" not in client.session
