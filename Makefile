@@ -30,11 +30,13 @@ test: install
 	@DJANGO_SETTINGS_MODULE=$(TEST_SETTINGS) $(PY) -m config.preflight
 	DJANGO_SETTINGS_MODULE=$(TEST_SETTINGS) $(PY) -m pytest $(PYTEST_ARGS)
 
-# The reliability suite with many more hypothesis/schemathesis examples (tests/reliability/).
+# The reliability suite with many more hypothesis/schemathesis examples (tests/reliability/),
+# the fast-path differential test with 5,000 histories (200 in `make test`).
 LONG_EXAMPLES ?= 300
+LONG_DIFFERENTIAL_EXAMPLES ?= 5000
 test-long: install
 	@DJANGO_SETTINGS_MODULE=$(TEST_SETTINGS) $(PY) -m config.preflight
-	RELIABILITY_EXAMPLES=$(LONG_EXAMPLES) RELIABILITY_STEPS=60 DJANGO_SETTINGS_MODULE=$(TEST_SETTINGS) $(PY) -m pytest tests/reliability -s $(PYTEST_ARGS)
+	RELIABILITY_EXAMPLES=$(LONG_EXAMPLES) RELIABILITY_STEPS=60 DIFFERENTIAL_EXAMPLES=$(LONG_DIFFERENTIAL_EXAMPLES) DJANGO_SETTINGS_MODULE=$(TEST_SETTINGS) $(PY) -m pytest tests/reliability -s $(PYTEST_ARGS)
 
 test-sqlite: install
 	@mkdir -p var

@@ -7,7 +7,6 @@ answer and writes nothing twice; the same key with another body gets 409.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 from datetime import timedelta
@@ -16,7 +15,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.redis import RedisCache
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -32,7 +31,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from merchants.models import Merchant, Store, Terminal, hash_api_key
 from points.card_code import card_code_split, card_code_valid_for
 from points.member_numbers import InvalidMemberNumber, member_no_check
-from points.models import Account, ApiIdempotencyRecord, Member, PointLot, SmsCode
+from points.models import Account, Member, PointLot, SmsCode
 from points.selectors import spendable_balance
 from points.serializers import (
     CodeSentSerializer,
@@ -43,6 +42,15 @@ from points.serializers import (
     PurchaseSerializer,
     RefundSerializer,
 )
+from points.services.errors import EarnError
+from points.services.idempotency import (
+    IdempotencyKeyInvalid,
+    IdempotencyKeyReused,
+    answer_record_once,
+    answer_stored,
+    idempotency_key_check,
+    request_hash_of,
+)
 from points.services.identity import (
     CodeRateLimited,
     IdentityError,
@@ -51,15 +59,16 @@ from points.services.identity import (
 )
 from points.services.members import InvalidMobile, mask_mobile, member_enrol, normalise_mobile
 from points.services.purchases import (
-    EarnError,
-    LineRequest,
+    PurchaseNotFound,
+    ReceiptAlreadyRecorded,
+    RefundExceedsPurchase,
     RefundLineRequest,
     UnknownStore,
     purchase_record,
     purchase_refund,
 )
-from points.services.retry import DatabaseBusy, call_with_db_retry
-from points.statements import fetch_joined, insert_row
+from points.services.retry import DatabaseBusy
+from points.statements import fetch_joined
 
 logger = logging.getLogger(__name__)
 
@@ -100,14 +109,34 @@ def _first_validation_error(detail, path: str = "") -> tuple[str | None, str]:
     return path or None, str(detail)
 
 
+# The HTTP status of each domain error (the services know nothing of HTTP); the most
+# specific class listed wins, a domain error not listed is a 400.
+ERROR_STATUS: dict[type[Exception], int] = {
+    EarnError: 400,
+    ReceiptAlreadyRecorded: 409,
+    PurchaseNotFound: 404,
+    RefundExceedsPurchase: 422,
+    IdempotencyKeyInvalid: 400,
+    IdempotencyKeyReused: 409,
+}
+# Errors about a header rather than a field of the body.
+_ERROR_FIELD = {IdempotencyKeyInvalid: IDEMPOTENCY_HEADER, IdempotencyKeyReused: IDEMPOTENCY_HEADER}
+
+
+def _domain_error_response(exc: Exception) -> Response:
+    status = next(ERROR_STATUS[cls] for cls in type(exc).__mro__ if cls in ERROR_STATUS)
+    field = getattr(exc, "field", None) or _ERROR_FIELD.get(type(exc))
+    return Response(error_body(exc.code, str(exc), field), status=status)
+
+
 def api_exception_handler(exc, context):
     """Turn every exception DRF sees into our error shape (never a 5xx for bad input)."""
     if isinstance(exc, ApiError):
         return Response(
             error_body(exc.error_code, str(exc.detail), exc.field), status=exc.status_code
         )
-    if isinstance(exc, EarnError):
-        return Response(error_body(exc.code, str(exc), exc.field), status=exc.status)
+    if isinstance(exc, tuple(ERROR_STATUS)):
+        return _domain_error_response(exc)
     if isinstance(exc, exceptions.ValidationError):
         field, message = _first_validation_error(exc.detail)
         return Response(error_body("invalid", message, field), status=400)
@@ -283,72 +312,24 @@ class PosView(APIView):
         return serializer.validated_data
 
     def idempotency_key(self) -> str:
-        key = self.request.headers.get(IDEMPOTENCY_HEADER, "")
-        if not key or len(key) > 200 or not key.isprintable():
-            raise ApiError(
-                "idempotency_key_required",
-                "Every POST needs an Idempotency-Key header (1-200 printable chars).",
-                field=IDEMPOTENCY_HEADER,
-            )
-        return key
+        """The request's Idempotency-Key, checked (`idempotency_key_check`)."""
+        return idempotency_key_check(self.request.headers.get(IDEMPOTENCY_HEADER, ""))
 
     def idempotent(self, handler):
-        """Run `handler` once per (terminal, Idempotency-Key) and remember its answer.
-
-        The answer is stored in the handler's own transaction, under a unique index. A
-        repeated key is not looked up first (retries are rare; a lookup on every request is
-        a round trip): its handler runs, finds its work done or the key taken, everything it
-        did is rolled back, and the stored answer is given (or 409 for another body).
-        """
-        key = self.idempotency_key()
-        request_hash = hashlib.sha256(self.request.body).hexdigest()
-
-        def record_once():
-            with transaction.atomic(durable=True):
-                status_code, body = handler()
-                insert_row(
-                    ApiIdempotencyRecord(
-                        terminal=self.terminal,
-                        key=key,
-                        request_hash=request_hash,
-                        status_code=status_code,
-                        response=body,
-                    )
-                )
-            return status_code, body
-
-        try:
-            # A deadlock or serialization failure is rerun; after the last try, 503.
-            status_code, body = call_with_db_retry(record_once)
-        except (IntegrityError, EarnError, ApiError):
-            # The key may be taken, by an earlier request or one that raced us (the unique
-            # index, or the receipt it recorded, stopped us): then answer as it did.
-            # Otherwise the refusal stands.
-            stored = self._replay(key, request_hash)
-            if stored is None:
-                raise
-            return stored
-        return Response(body, status=status_code)
-
-    def _replay(self, key, request_hash):
-        found = fetch_joined(
-            ((ApiIdempotencyRecord, "record"),),
-            f"FROM {ApiIdempotencyRecord._meta.db_table} record "
-            "WHERE record.terminal_id = %s::bigint AND record.key = %s::varchar",
-            [self.terminal.pk, key],
+        """Run `handler` once per (terminal, Idempotency-Key) and remember its answer
+        (`answer_record_once`): a retry gets the same answer, another body 409."""
+        answer = answer_record_once(
+            terminal=self.terminal,
+            key=self.request.headers.get(IDEMPOTENCY_HEADER, ""),
+            request_body=self.request.body,
+            work=handler,
+            # The receipt may have been recorded by an earlier request with this key, or
+            # one that raced it: then answer as it did. Otherwise the refusal stands.
+            replay_on=(EarnError, ApiError),
         )
-        if found is None:
-            return None
-        (record,) = found
-        if record.request_hash != request_hash:
-            raise ApiError(
-                "idempotency_key_reused",
-                "This Idempotency-Key was used with a different body.",
-                409,
-                field=IDEMPOTENCY_HEADER,
-            )
-        response = Response(record.response, status=record.status_code)
-        response["Idempotent-Replayed"] = "true"
+        response = Response(answer.body, status=answer.status_code)
+        if answer.replayed:
+            response["Idempotent-Replayed"] = "true"
         return response
 
 
@@ -441,16 +422,7 @@ class PurchaseView(PosView):
             occurred_at=data["occurred_at"],
             store=store,
             terminal=self.terminal,
-            lines=[
-                LineRequest(
-                    line_no=line["line_no"],
-                    quantity=line["quantity"],
-                    amount_fen=line["amount_fen"],
-                    sku=line.get("sku"),
-                    category=line.get("category"),
-                )
-                for line in data["lines"]
-            ],
+            lines=data["lines"],  # `LineRequest`s, checked by `purchase_check`
             actor=f"terminal:{self.terminal.pk}",
         )
         if purchase.replayed:
@@ -566,9 +538,13 @@ class MemberEnrolView(PosView):
             )
         except IdentityError as error:
             # A retry of a request that already succeeded finds its code used: answer again.
-            stored = self._replay(key, hashlib.sha256(request.body).hexdigest())
+            stored = answer_stored(
+                terminal=self.terminal, key=key, request_hash=request_hash_of(request.body)
+            )
             if stored is not None:
-                return stored
+                response = Response(stored.body, status=stored.status_code)
+                response["Idempotent-Replayed"] = "true"
+                return response
             raise ApiError(error.code, str(error), error.status, field="sms_code") from error
         return self.idempotent(lambda: self._enrol(mobile, client))
 

@@ -35,7 +35,13 @@ from redemption.services.redemptions import (
     redemption_fulfil,
     voucher_use,
 )
-from redemption.services.rewards import reward_save, reward_set_active
+from redemption.services.rewards import (
+    STOCK_AS_ENTERED,
+    reward_save,
+    reward_set_active,
+    reward_stock_locked,
+    stock_after_edit,
+)
 
 
 def _actor(request) -> str:
@@ -72,8 +78,68 @@ class RewardPriceChangeInline(ReadOnlyTabularInline):
     fields = ("changed_at", "points_price", "cash_price_fen", "face_value_fen", "changed_by")
 
 
+MAX_STOCK = 2_147_483_647  # PositiveIntegerField on PostgreSQL
+
+
+class RewardAdminForm(forms.ModelForm):
+    """The reward form, whose stock is edited relative to the stock as it is at save time.
+
+    The stock field carries the value the page was loaded with (`initial-stock`, Django's
+    hidden initial): the change the editor made is applied to the current stock under the
+    row's lock (`stock_after_edit`), so units redeemed while the page was open stay taken."""
+
+    # No Meta: the admin's form factory gives the model and fields.
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._stock_at_request = self.instance.stock if self.instance.pk else None
+        self.stock_loaded = STOCK_AS_ENTERED
+        if "stock" in self.fields:
+            self.fields["stock"].show_hidden_initial = True
+            if self.instance.pk:
+                self.fields["stock"].help_text = _(
+                    "Leave empty for unlimited. Your change is added to the stock as it is "
+                    "when you save: units redeemed while this page is open stay taken."
+                )
+
+    def _posted_stock_loaded(self):
+        """The stock the page was loaded with; absent (a script's post): the request's."""
+        raw = self.data.get(self.add_initial_prefix("stock"))
+        if raw is None:
+            return self._stock_at_request
+        raw = raw.strip()
+        if raw == "":
+            return None
+        if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_STOCK:
+            raise forms.ValidationError(
+                _("This page is out of date or damaged; reload it before changing the stock.")
+            )
+        return int(raw)
+
+    def clean(self):
+        cleaned = super().clean()
+        if "stock" not in self.fields or "stock" in self.errors or not self.instance.pk:
+            return cleaned
+        try:
+            loaded = self._posted_stock_loaded()
+        except forms.ValidationError as error:
+            self.add_error("stock", error)
+            return cleaned
+        # The admin validates and saves in one transaction: this lock lasts until the save.
+        found, current = reward_stock_locked(reward_pk=self.instance.pk)
+        if found:
+            try:
+                stock_after_edit(current=current, loaded=loaded, entered=cleaned.get("stock"))
+            except forms.ValidationError as error:
+                self.add_error(None, error)
+                return cleaned
+        self.stock_loaded = loaded
+        return cleaned
+
+
 @admin.register(Reward)
 class RewardAdmin(MerchantScopedAdmin):
+    form = RewardAdminForm
     list_display = (
         "title",
         "thumbnail",
@@ -161,7 +227,19 @@ class RewardAdmin(MerchantScopedAdmin):
         # The form already ran Reward.clean() (value floor, category of this merchant); the
         # service keeps the price history.
         self.assign_merchant(request, obj)
-        reward_save(reward=obj, actor=_actor(request))
+        entered = obj.stock
+        loaded = getattr(form, "stock_loaded", STOCK_AS_ENTERED)
+        reward_save(reward=obj, actor=_actor(request), stock_loaded=loaded)
+        if change and loaded is not STOCK_AS_ENTERED and entered not in (loaded, obj.stock):
+            self.message_user(
+                request,
+                _(
+                    "The stock is now %(stock)s: your change was added to the stock as it was "
+                    "when you saved (units were redeemed or returned while the page was open)."
+                )
+                % {"stock": obj.stock},
+                messages.WARNING,
+            )
 
     def has_delete_permission(self, request, obj=None):
         return False  # deactivate instead: redemptions keep pointing at the reward

@@ -321,6 +321,9 @@ class Redemption(models.Model):
     unit_cash_fen = models.PositiveBigIntegerField(_("cash per unit (fen)"), default=0)
     cash_due_fen = models.PositiveBigIntegerField(_("cash due at the merchant (fen)"), default=0)
     face_value_fen = models.PositiveBigIntegerField(_("face value per unit (fen)"))
+    # Whether this redemption took units from a limited stock: a cancel gives units back
+    # only then. NULL: made before this was recorded (a cancel follows the stock as it is now).
+    stock_taken = models.BooleanField(_("taken from a limited stock"), null=True, blank=True)
     status = models.CharField(
         _("status"), max_length=10, choices=Status.choices, default=Status.CONFIRMED
     )

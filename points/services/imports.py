@@ -23,7 +23,9 @@ Members with a negative balance (a refund debt) have their purchases posted one 
 through `ledger_post`, which repays the debt from the new credit. On SQLite every purchase
 takes that one-by-one path: slower, same rows.
 
-A row that fails validation rejects its whole purchase: every row of that receipt goes to
+Validation is `points.services.purchase_validation`'s, the rules the POS API and
+`purchase_record` apply too (this module only parses the CSV text). A row that fails
+validation rejects its whole purchase: every row of that receipt goes to
 the rejects CSV with a reason, and nothing of it is written.
 """
 
@@ -36,6 +38,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -46,6 +49,7 @@ from django.db import (
     OperationalError,
     connection,
     connections,
+    models,
     transaction,
 )
 from django.db.models import Q
@@ -56,13 +60,23 @@ from merchants.models import Category, Merchant, Product
 from points.models import Account, LedgerTransaction, Member, Purchase, PurchaseLine
 from points.rules import CampaignRule, EarnResult, LineInput, earn_for_purchase
 from points.services.accounts import issuance_account, system_account
+from points.services.errors import InvalidPurchase
 from points.services.ledger import (
     EARN_STAGING_COLUMNS,
     MemberAccountInDebt,
     ledger_bulk_earn_from_staging,
     ledger_post,
 )
+from points.services.purchase_validation import (
+    LineRequest,
+    line_check,
+    lines_check,
+    occurred_at_check,
+    purchase_idempotency_key,
+    receipt_no_check,
+)
 from points.services.purchases import ReceiptAlreadyRecorded, campaign_rules, earn_postings
+from points.statements import quote
 
 COLUMNS = (
     "merchant",
@@ -75,8 +89,6 @@ COLUMNS = (
     "amount_fen",
 )
 REJECT_COLUMNS = (*COLUMNS, "line", "reason")
-MAX_AMOUNT_FEN = 10**9
-MAX_QUANTITY = 100_000
 DEFAULT_BATCH_ROWS = 50_000
 ACTOR = "import"
 _DIGITS = re.compile(r"[0-9]+")
@@ -532,6 +544,7 @@ class _Importer:
     def _purchase(self, group: list[_Row]) -> _Purchase:
         """The validated purchase of one receipt's rows, or `_Rejected` naming the bad row."""
         purchase = None
+        requests: list[LineRequest] = []
         for line_no, row in enumerate(group, start=1):
             if row.error:
                 raise _Rejected(row, row.error)
@@ -545,13 +558,18 @@ class _Importer:
             member = self.members.get(member_no)
             if member is None:
                 raise _Rejected(row, f"unknown member {member_no!r}")
-            if not receipt_no:
-                raise _Rejected(row, "receipt_no is empty")
-            if len(receipt_no) > 64:
-                raise _Rejected(row, "receipt_no is longer than 64 characters")
             occurred_at = self._occurred_at(row, occurred_raw)
-            if bool(sku) == bool(category_slug):
-                raise _Rejected(row, "give exactly one of sku and category")
+            request = LineRequest(
+                line_no=line_no,
+                quantity=_whole_number(row, "quantity", qty),
+                amount_fen=_whole_number(row, "amount_fen", amount),
+                sku=sku or None,
+                category=category_slug or None,
+            )
+            with _rejecting(row):  # the rules `purchase_record` and the API apply
+                receipt_no_check(receipt_no)
+                occurred_at_check(occurred_at, now=self.now)
+                line_check(request, index=line_no - 1)
             if sku:
                 product = rules.products.get(sku)
                 if product is None:
@@ -563,9 +581,10 @@ class _Importer:
                 if category is None:
                     raise _Rejected(row, f"unknown category {category_slug!r} at {merchant_slug}")
                 product_id, carbon_per_unit = None, 0
-            quantity = _bounded_int(row, "quantity", qty, MAX_QUANTITY)
-            amount_fen = _bounded_int(row, "amount_fen", amount, MAX_AMOUNT_FEN)
-            line = _Line(line_no, quantity, amount_fen, product_id, category, carbon_per_unit)
+            line = _Line(
+                line_no, request.quantity, request.amount_fen, product_id, category, carbon_per_unit
+            )
+            requests.append(request)
             if purchase is None:
                 purchase = _Purchase(merchant, member, receipt_no, occurred_at, [line])
                 continue
@@ -574,6 +593,8 @@ class _Importer:
             if occurred_at != purchase.occurred_at:
                 raise _Rejected(row, "lines of one receipt give different occurred_at times")
             purchase.lines.append(line)
+        with _rejecting(group[-1]):  # the receipt as a whole: number of lines, total
+            lines_check(requests)
         return purchase
 
     def _occurred_at(self, row: _Row, raw: str) -> datetime:
@@ -583,8 +604,6 @@ class _Importer:
             raise _Rejected(row, f"occurred_at {raw!r} is not an ISO 8601 date-time") from None
         if occurred_at.tzinfo is None:
             raise _Rejected(row, f"occurred_at {raw!r} has no UTC offset")
-        if occurred_at > self.now:
-            raise _Rejected(row, f"occurred_at {raw!r} is in the future")
         return occurred_at
 
     def _load_recorded(self, groups: list[list[_Row]]) -> None:
@@ -780,30 +799,30 @@ class _Importer:
             ledger_bulk_earn_from_staging(
                 staging_table="import_purchase", reason="purchase", actor=ACTOR, now=now
             )
+            purchase_columns, purchase_values, params = _insert_from_staging(
+                Purchase,
+                {
+                    "id": "purchase_id",
+                    "transaction_id": "txn_id",
+                    **{name: name for name in _STAGED_PURCHASE if name != "seq"},
+                },
+                {"source": Purchase.Source.IMPORT, "created_at": now},
+            )
             cursor.execute(
-                """
-                INSERT INTO points_purchase
-                    (id, merchant_id, store_id, terminal_id, member_id, receipt_no, occurred_at,
-                     total_fen, points, green_points, carbon_saved_g, transaction_id, source,
-                     created_at)
-                SELECT purchase_id, merchant_id, NULL, NULL, member_id, receipt_no,
-                       occurred_at, total_fen, points, green_points, carbon_saved_g, txn_id,
-                       %s, %s
-                  FROM import_purchase ORDER BY purchase_id
-                """,
-                [Purchase.Source.IMPORT, now],
+                f"INSERT INTO {Purchase._meta.db_table} ({purchase_columns}) "
+                f"SELECT {purchase_values} FROM import_purchase ORDER BY purchase_id",
+                params,
             )
             # Lines of purchases dropped above (recorded, in debt) have no staged purchase.
+            line_columns, line_values, params = _insert_from_staging(
+                PurchaseLine,
+                {"purchase_id": "p.purchase_id", **{name: f"l.{name}" for name in _STAGED_LINE}},
+            )
             cursor.execute(
-                """
-                INSERT INTO points_purchaseline
-                    (purchase_id, line_no, product_id, category_id, quantity, amount_fen,
-                     points, green_points, carbon_saved_g, refunded_quantity)
-                SELECT p.purchase_id, l.line_no, l.product_id, l.category_id, l.quantity,
-                       l.amount_fen, l.points, l.green_points, l.carbon_saved_g, 0
-                  FROM import_line l JOIN import_purchase p USING (seq)
-                 ORDER BY p.purchase_id, l.line_no
-                """
+                f"INSERT INTO {PurchaseLine._meta.db_table} ({line_columns}) "
+                f"SELECT {line_values} FROM import_line l JOIN import_purchase p USING (seq) "
+                "ORDER BY p.purchase_id, l.line_no",
+                params,
             )
             written = [p for seq, p in enumerate(purchases) if seq not in recorded]
             self._touch_members(written)
@@ -938,6 +957,29 @@ _STAGED_LINE = {
 _NULL = "\\N"  # NULL in COPY's text format
 
 
+def _insert_from_staging(
+    model: type[models.Model], staged: dict[str, str], given: dict | None = None
+) -> tuple[str, str, list]:
+    """The column list of `model`'s table (from the model, so a new field is never left out)
+    and the SELECT list filling it: `staged[attname]` (an expression over the staging tables),
+    else `given[attname]` (a parameter), else the field's default (a parameter). The auto
+    primary key is left to its sequence unless staged."""
+    given = given or {}
+    columns, values, params = [], [], []
+    for model_field in model._meta.concrete_fields:
+        name = model_field.attname
+        if name in staged:
+            values.append(staged[name])
+        elif model_field.primary_key:
+            continue
+        else:
+            value = given[name] if name in given else model_field.get_default()
+            values.append("%s")
+            params.append(model_field.get_db_prep_save(value, connection))
+        columns.append(quote(model_field.column))
+    return ", ".join(columns), ", ".join(values), params
+
+
 def _copy_id(value: int | None) -> str:
     return _NULL if value is None else str(value)
 
@@ -955,18 +997,25 @@ def _copy_text(value: str) -> str:
 
 
 def _idempotency_key(purchase: _Purchase) -> str:
-    return f"purchase:{purchase.merchant.pk}:{purchase.receipt_no}"
+    return purchase_idempotency_key(purchase.merchant.pk, purchase.receipt_no)
 
 
-def _bounded_int(row: _Row, name: str, raw: str, maximum: int) -> int:
+def _whole_number(row: _Row, name: str, raw: str) -> int:
+    """The CSV text of a whole number as an int; its range is `purchase_validation`'s."""
     if not _DIGITS.fullmatch(raw):
         raise _Rejected(row, f"{name} {raw!r} is not a positive whole number")
-    if len(raw.lstrip("0")) > len(str(maximum)) or int(raw) > maximum:
-        raise _Rejected(row, f"{name} {raw} is more than {maximum}")
-    value = int(raw)
-    if value < 1:
-        raise _Rejected(row, f"{name} must be at least 1")
-    return value
+    digits = raw.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 19 else 10**19  # past every limit, not a huge int
+
+
+@contextmanager
+def _rejecting(row: _Row) -> Iterator[None]:
+    """`InvalidPurchase` as this row's rejection, its reason naming the column."""
+    try:
+        yield
+    except InvalidPurchase as error:
+        column = (error.field or "").rsplit(".", 1)[-1]
+        raise _Rejected(row, f"{column}: {error}" if column else str(error)) from None
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:

@@ -31,6 +31,7 @@ from points.services.accounts import (
 )
 from points.services.bonuses import FIRST_PURCHASE, bonus_grant
 from points.services.catalog import merchant_catalog
+from points.services.errors import EarnError, InvalidPurchase  # noqa: F401 - re-exported
 from points.services.ledger import (
     InsufficientPoints,
     Overdraft,
@@ -42,6 +43,12 @@ from points.services.notifications import (
     notification_attached,
     notification_attached_sent,
     notification_send,
+)
+from points.services.purchase_validation import (
+    LineRequest,
+    purchase_check,
+    purchase_idempotency_key,
+    receipt_no_check,
 )
 from points.statements import (
     AttachedWrite,
@@ -56,18 +63,6 @@ from points.statements import (
     to_json,
     unsaved,
 )
-
-
-class EarnError(Exception):
-    """A purchase or refund that cannot be recorded; nothing has been written."""
-
-    code = "invalid"
-    status = 400
-    field: str | None = None
-
-    def __init__(self, message: str, *, field: str | None = None):
-        super().__init__(message)
-        self.field = field or self.field
 
 
 class UnknownProduct(EarnError):
@@ -85,28 +80,16 @@ class UnknownStore(EarnError):
 
 class ReceiptAlreadyRecorded(EarnError):
     code = "duplicate_receipt"
-    status = 409
     field = "receipt_no"
 
 
 class PurchaseNotFound(EarnError):
     code = "receipt_not_found"
-    status = 404
     field = "receipt_no"
 
 
 class RefundExceedsPurchase(EarnError):
     code = "refund_exceeds_purchase"
-    status = 422
-
-
-@dataclass(frozen=True)
-class LineRequest:
-    line_no: int
-    quantity: int
-    amount_fen: int
-    sku: str | None = None
-    category: str | None = None
 
 
 @dataclass(frozen=True)
@@ -212,8 +195,10 @@ def purchase_record(
     """Record a purchase and credit its points (and green points) to the member.
 
     The receipt number is unique per merchant: recording the same receipt again returns the
-    original purchase with `replayed = True`. Joins the caller's transaction.
+    original purchase with `replayed = True`. Joins the caller's transaction. An invalid
+    purchase (`purchase_validation.purchase_check`) raises `InvalidPurchase`, writing nothing.
     """
+    purchase_check(receipt_no=receipt_no, occurred_at=occurred_at, lines=lines)
     resolved = _resolve_lines(merchant, lines)
     on = timezone.localdate(occurred_at)
     earned = earn_for_purchase(
@@ -280,7 +265,7 @@ def purchase_record(
         if postings:
             txn = ledger_post(
                 kind=LedgerTransaction.Kind.EARN,
-                idempotency_key=f"purchase:{merchant.pk}:{receipt_no}",
+                idempotency_key=purchase_idempotency_key(merchant.pk, receipt_no),
                 postings=postings,
                 merchant=merchant,
                 member=member,
@@ -336,7 +321,7 @@ def _record_at_once(purchase: Purchase, lines: list[dict], *, earned, actor: str
     )
     txn = ledger_credit_at_once(
         kind=LedgerTransaction.Kind.EARN,
-        idempotency_key=f"purchase:{merchant.pk}:{purchase.receipt_no}",
+        idempotency_key=purchase_idempotency_key(merchant.pk, purchase.receipt_no),
         postings=earn_postings(merchant, accounts, earned.points, earned.green_points),
         merchant=merchant,
         member=member,
@@ -486,6 +471,8 @@ def purchase_refund(
     policy is recorded on the ledger transaction. A repeated refund_no returns the original.
     """
     policy = Refund.Policy(policy or refund_policy())
+    receipt_no_check(receipt_no)
+    receipt_no_check(refund_no, field="refund_no")
     with transaction.atomic(savepoint=False):
         purchase = (
             Purchase.objects.select_for_update(of=("self",))

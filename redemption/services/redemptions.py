@@ -243,6 +243,7 @@ def _redeem(*, member, reward_id, quantity, key, actor, now, offer, exclusive) -
             unit_cash_fen=unit_cash_fen,
             cash_due_fen=unit_cash_fen * quantity,
             face_value_fen=locked.face_value_fen,
+            stock_taken=locked.stock is not None,
             created_at=now,
         )
         try:
@@ -425,7 +426,9 @@ def _cancel_once(*, redemption, by, reason, actor, compensate, now, exclusive) -
                     },
                     now=now,
                 )
-        if reward.stock is not None:
+        # Units go back only to a stock they were taken from: not to one that was unlimited
+        # when the redemption was made (and none to a stock that is unlimited now).
+        if reward.stock is not None and locked.stock_taken is not False:
             Reward.objects.filter(pk=reward.pk).update(stock=F("stock") + locked.quantity)
         locked.vouchers.filter(cancelled_at__isnull=True).update(cancelled_at=now)
         locked.status = Redemption.Status.CANCELLED
