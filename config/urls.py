@@ -5,6 +5,8 @@ from points import views as points_views
 
 urlpatterns = [
     path("healthz", points_views.healthz, name="healthz"),
+    # The language switch also remembers the member's choice for the messages sent to them.
+    path("i18n/setlang/", points_views.set_language, name="set_language"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("points.api_urls")),

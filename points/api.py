@@ -185,14 +185,14 @@ def api_exception_handler(exc, context):
 
 
 def _active_terminal(key_hash: str) -> Terminal | None:
-    """The active terminal of an active merchant with this key hash, with its store and
-    merchant: on every POS request, so one prepared statement."""
+    """The terminal with this key hash, with its store and merchant: on every POS request,
+    so one prepared statement. Whether all three are active is the caller's check."""
     found = fetch_joined(
         ((Terminal, "terminal"), (Store, "store"), (Merchant, "merchant")),
         f"FROM {Terminal._meta.db_table} terminal "
         f"JOIN {Store._meta.db_table} store ON store.id = terminal.store_id "
         f"JOIN {Merchant._meta.db_table} merchant ON merchant.id = store.merchant_id "
-        "WHERE terminal.key_hash = %s::varchar AND terminal.active AND merchant.active",
+        "WHERE terminal.key_hash = %s::varchar",
         [key_hash],
     )
     if found is None:
@@ -219,6 +219,12 @@ class TerminalKeyAuthentication(BaseAuthentication):
         # Looked up by hash; compared again in constant time, so no byte-by-byte timing leaks.
         if terminal is None or not hmac.compare_digest(terminal.key_hash, key_hash):
             raise exceptions.AuthenticationFailed()
+        if not (terminal.active and terminal.store.active and terminal.store.merchant.active):
+            raise ApiError(
+                "terminal_inactive",
+                "This terminal, its store or its merchant is not active; nothing was recorded.",
+                status_code=403,
+            )
         return (None, terminal)
 
     def authenticate_header(self, request):

@@ -64,6 +64,15 @@ class Member(models.Model):
         db_default="",
         editable=False,
     )
+    # Messages the member did not ask for (refunds, cancels, reminders) are written in this
+    # language when they are sent; set from the language they last logged in with.
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        choices=settings.LANGUAGES,
+        default=settings.LANGUAGE_CODE,
+        db_default=settings.LANGUAGE_CODE,  # bulk loaders that name no language get the default
+    )
 
     class Meta:
         ordering = ["member_no"]
@@ -554,6 +563,11 @@ class Notification(models.Model):
         REPORT_READY = "report_ready", _("Report ready")
         POINTS = "points", _("Points")
         REDEMPTION = "redemption", _("Redemption")
+        REFUND = "refund", _("Refund")
+        ADJUSTMENT = "adjustment", _("Adjustment")
+        EXPIRED = "expired", _("Points expired")
+        PICKUP = "pickup", _("Ready for pickup")
+        EXCHANGE_DAY = "exchange_day", _("Exchange day")
 
     class EmailStatus(models.TextChoices):
         NONE = "none", _("No email")

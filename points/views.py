@@ -18,6 +18,7 @@ from points.dashboard import sections_for
 from points.forms import HistoryFilterForm
 from points.models import Account, Member, Notification
 from points.selectors import expiring_lots, member_movements, recent_transactions
+from points.services.members import member_language_set
 from points.services.notifications import notifications_mark_read
 
 HISTORY_PAGE_SIZE = 20
@@ -67,6 +68,7 @@ def dashboard(request):
         "expiring": [] if never_expire else list(expiring_lots(standard)[:10]),
         "recent": recent_transactions(member),
         "sections": sections_for(member),
+        "banners": sections_for(member, placement="top"),
     }
     return render(request, "points/dashboard.html", context)
 
@@ -185,3 +187,14 @@ def permission_denied(request, exception):
 
 def server_error(request):
     return render(request, "500.html", status=500)
+
+
+@require_POST
+def set_language(request):
+    """Django's language switch, which also remembers the choice on the member, so that the
+    messages sent to them later are written in it."""
+    from django.views.i18n import set_language as django_set_language
+
+    response = django_set_language(request)
+    member_language_set(user=request.user, language=request.POST.get("language", ""))
+    return response

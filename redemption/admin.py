@@ -19,6 +19,8 @@ from merchants.admin_scoping import (
     ScopedChoicesMixin,
 )
 from redemption.models import (
+    FULFILMENT_STAGE_LABELS,
+    FULFILMENT_STAGES,
     PriceSchedule,
     Redemption,
     Reward,
@@ -31,8 +33,10 @@ from redemption.services.errors import RedemptionError
 from redemption.services.redemptions import (
     VOUCHER_ALPHABET,
     VOUCHER_CODE_GROUPS,
+    compensation_points_for,
     redemption_cancel_by_merchant,
     redemption_fulfil,
+    redemption_mark_ready,
     voucher_use,
 )
 from redemption.services.rewards import (
@@ -268,6 +272,7 @@ class RewardAdmin(MerchantScopedAdmin):
 @admin.register(PriceSchedule)
 class PriceScheduleAdmin(MerchantScopedAdmin):
     list_display = (
+        "display_kind",
         "name",
         "merchant",
         "kind",
@@ -277,7 +282,7 @@ class PriceScheduleAdmin(MerchantScopedAdmin):
         "day_of_month",
         "active",
     )
-    list_filter = ("active", "kind", "merchant")
+    list_filter = ("active", "kind", "display_kind", "merchant")
     search_fields = ("name", "merchant__name")
     list_select_related = ("merchant",)
     date_hierarchy = "starts_on"
@@ -293,6 +298,50 @@ class VoucherInline(ReadOnlyTabularInline):
     fields = ("code", "issued_at", "valid_until", "used_at", "used_by", "cancelled_at")
 
 
+class FulfilmentStageFilter(admin.SimpleListFilter):
+    """The fulfilment queue: waiting (being prepared) / ready / handed over."""
+
+    title = _("fulfilment")
+    parameter_name = "stage"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("waiting", FULFILMENT_STAGE_LABELS["waiting"]),
+            ("ready", FULFILMENT_STAGE_LABELS["ready"]),
+            ("handed_over", FULFILMENT_STAGE_LABELS["handed_over"]),
+        ]
+
+    def queryset(self, request, queryset):
+        stage = self.value()
+        if stage not in FULFILMENT_STAGES:
+            return queryset  # an unknown value lists everything rather than failing
+        return queryset.filter(FULFILMENT_STAGES[stage])
+
+
+class PickupCodeForm(forms.Form):
+    code = forms.CharField(
+        label=_("pickup code"),
+        max_length=40,
+        widget=forms.TextInput(
+            attrs={"autofocus": True, "autocomplete": "off", "placeholder": "XXXX-XXXX-XXXX-XXXX"}
+        ),
+    )
+
+
+class MerchantCancelForm(forms.Form):
+    reason = forms.CharField(
+        label=_("reason shown to the member"),
+        max_length=255,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def clean_reason(self):
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError(_("Give the member a reason for the cancellation."))
+        return reason
+
+
 @admin.register(Redemption)
 class RedemptionAdmin(MerchantScopedAdmin):
     list_display = (
@@ -304,15 +353,23 @@ class RedemptionAdmin(MerchantScopedAdmin):
         "points_total",
         "cash_due_fen",
         "schedule_name",
+        "pickup_code",
+        "stage",
         "status",
         "merchant",
     )
-    list_filter = ("status", "merchant", "reward", "cancelled_by")
-    search_fields = ("reward_title", "member__member_no", "vouchers__code", "idempotency_key")
+    list_filter = (FulfilmentStageFilter, "status", "merchant", "reward", "cancelled_by")
+    search_fields = (
+        "reward_title",
+        "member__member_no",
+        "vouchers__code",
+        "pickup_code",
+        "idempotency_key",
+    )
     date_hierarchy = "created_at"
     list_select_related = ("member", "merchant")
     inlines = [VoucherInline]
-    actions = ["mark_fulfilled", "merchant_cancel"]
+    actions = ["mark_ready", "mark_fulfilled", "merchant_cancel"]
     keeps_ledger_history = True
 
     def get_readonly_fields(self, request, obj=None):
@@ -324,7 +381,106 @@ class RedemptionAdmin(MerchantScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description=_("Mark selected redemptions fulfilled"), permissions=["change"])
+    def get_urls(self):
+        pickup = path(
+            "pickup/",
+            self.admin_site.admin_view(self.pickup_view),
+            name="redemption_redemption_pickup",
+        )
+        return [pickup, *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_pickup": self.has_change_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description=_("fulfilment"))
+    def stage(self, redemption):
+        if redemption.pickup_code is None:
+            return "-"  # a voucher: used at the till, not collected
+        return redemption.get_fulfilment_stage_display()
+
+    def pickup_view(self, request):
+        """Find a redemption by its pickup code (typed, or scanned into the field), check it,
+        and mark it ready or handed over. Only this merchant's redemptions are found, so
+        another merchant's code reads exactly like one that does not exist."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        found = None
+        status = 200
+        looking_up = request.method == "POST" and "redemption" not in request.POST
+        form = PickupCodeForm(request.POST if looking_up else None)
+        if request.method == "POST" and "redemption" in request.POST:
+            response = self._pickup_act(request)
+            if response is not None:
+                return response
+            status = 400
+        elif looking_up and form.is_valid():
+            code = normalize_voucher_code(form.cleaned_data["code"])
+            found = (
+                self.get_queryset(request)
+                .select_related("member", "reward__pickup_store")
+                .filter(pickup_code=code)
+                .first()
+                if code
+                else None
+            )
+            if found is None:
+                form.add_error("code", _("No redemption with this pickup code was found."))
+        if form.errors:
+            status = 400
+        scoped = self.get_queryset(request)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Pickup: find a redemption by its code"),
+            "opts": self.model._meta,
+            "form": form,
+            "found": found,
+            "queue": [
+                (stage, FULFILMENT_STAGE_LABELS[stage], scoped.filter(condition).count())
+                for stage, condition in FULFILMENT_STAGES.items()
+            ],
+        }
+        return TemplateResponse(
+            request, "admin/redemption/redemption/pickup.html", context, status=status
+        )
+
+    def _pickup_act(self, request):
+        """Mark the chosen redemption ready or handed over; None (and a message) if refused."""
+        raw_pk = request.POST.get("redemption", "")
+        action = request.POST.get("action", "")
+        redemption = None
+        if raw_pk.isascii() and raw_pk.isdigit() and len(raw_pk) <= 18:
+            redemption = self.get_queryset(request).filter(pk=int(raw_pk)).first()
+        if redemption is None or action not in ("ready", "hand_over"):
+            self.message_user(request, _("No such redemption or action."), messages.ERROR)
+            return None
+        service = redemption_mark_ready if action == "ready" else redemption_fulfil
+        try:
+            done = service(redemption=redemption, actor=_actor(request))
+        except RedemptionError as refusal:
+            self.message_user(request, f"{redemption}: {refusal.message}", messages.ERROR)
+            return None
+        if action == "ready":
+            text = _("%(redemption)s is ready; the member has been told.")
+        else:
+            text = _("%(redemption)s handed over.")
+        self.message_user(request, text % {"redemption": done}, messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:redemption_redemption_pickup"))
+
+    @admin.action(
+        description=_("Mark selected redemptions ready for pickup (tells the member)"),
+        permissions=["change"],
+    )
+    def mark_ready(self, request, queryset):
+        _run_each(
+            self,
+            request,
+            queryset,
+            lambda r: redemption_mark_ready(redemption=r, actor=_actor(request)),
+            lambda n: ngettext("%d redemption ready.", "%d redemptions ready.", n) % n,
+        )
+
+    @admin.action(description=_("Mark selected redemptions handed over"), permissions=["change"])
     def mark_fulfilled(self, request, queryset):
         _run_each(
             self,
@@ -339,22 +495,51 @@ class RedemptionAdmin(MerchantScopedAdmin):
         permissions=["change"],
     )
     def merchant_cancel(self, request, queryset):
-        reason = str(_("The merchant could not deliver this reward."))
-        _run_each(
-            self,
+        """First show what will happen and ask for the reason the member will read; cancel
+        only when that page is confirmed."""
+        form = MerchantCancelForm(request.POST if "confirm" in request.POST else None)
+        if "confirm" in request.POST and form.is_valid():
+            reason = form.cleaned_data["reason"]
+            _run_each(
+                self,
+                request,
+                queryset,
+                lambda r: redemption_cancel_by_merchant(
+                    redemption=r, reason=reason, actor=_actor(request)
+                ),
+                lambda n: (
+                    ngettext(
+                        "%d redemption cancelled; points and compensation credited.",
+                        "%d redemptions cancelled; points and compensation credited.",
+                        n,
+                    )
+                    % n
+                ),
+            )
+            return None
+        redemptions = list(queryset.select_related("merchant", "member"))
+        rows = [
+            (
+                r,
+                compensation_points_for(r.points_total, r.merchant.cancel_compensation_percent)
+                if r.status == Redemption.Status.CONFIRMED
+                else 0,
+            )
+            for r in redemptions
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Cancel redemptions as the merchant"),
+            "opts": self.model._meta,
+            "form": form,
+            "rows": rows,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(
             request,
-            queryset,
-            lambda r: redemption_cancel_by_merchant(
-                redemption=r, reason=reason, actor=_actor(request)
-            ),
-            lambda n: (
-                ngettext(
-                    "%d redemption cancelled; points and compensation credited.",
-                    "%d redemptions cancelled; points and compensation credited.",
-                    n,
-                )
-                % n
-            ),
+            "admin/redemption/redemption/merchant_cancel.html",
+            context,
+            status=400 if form.errors else 200,
         )
 
 

@@ -6,6 +6,7 @@ from django.utils import timezone
 from points.dashboard import DashboardSection
 from points.models import Member
 from redemption.offer import dashboard_offer
+from redemption.pricing import is_exchange_day
 from redemption.selectors import pricing_day, savings_projection
 
 DASHBOARD_REWARD_LIMIT = 200
@@ -32,4 +33,30 @@ def rewards_section(member: Member) -> dict:
 
 SECTION = DashboardSection(
     name="rewards", template="redemption/_dashboard.html", context=rewards_section, order=50
+)
+
+
+def exchange_day_banner(member: Member) -> dict:
+    """Today's exchange days (积分兑换日…) of merchants with rewards on offer; no query when
+    the process already holds today's catalog."""
+    offer = dashboard_offer()
+    today = pricing_day()
+    names = offer.merchant_names()
+    events = [
+        {"name": rule.name, "merchant": names[rule.merchant_id], "percent_off": rule.percent_off}
+        for rule in offer.rules_on(today)
+        if rule.active
+        and rule.day_of_month
+        and rule.merchant_id in names
+        and is_exchange_day(rule.day_of_month, today)
+    ]
+    return {"events": events}
+
+
+BANNER = DashboardSection(
+    name="exchange_day",
+    template="redemption/_exchange_day_banner.html",
+    context=exchange_day_banner,
+    order=10,
+    placement="top",
 )

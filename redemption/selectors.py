@@ -8,13 +8,14 @@ from datetime import date, datetime
 from functools import cache
 
 from django.db import connection
-from django.db.models import Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
 from points.models import Account, Member, PointLot, Purchase
 from points.selectors import spendable_lots
 from points.services.ledger import add_months
 from redemption.models import (
+    FULFILMENT_STAGES,
     PriceSchedule,
     Redemption,
     Reward,
@@ -102,7 +103,7 @@ def reward_price_history(reward: Reward) -> QuerySet[RewardPriceChange]:
 def member_redemptions(member: Member) -> QuerySet[Redemption]:
     return (
         Redemption.objects.filter(member=member)
-        .select_related("merchant", "reward")
+        .select_related("merchant", "reward__pickup_store")
         .prefetch_related(Prefetch("vouchers", queryset=Voucher.objects.order_by("id")))
         .order_by("-created_at", "-id")
     )
@@ -247,3 +248,51 @@ def savings_projection(
             months=months,
         )
     return projections
+
+
+def fulfilment_counts(redemptions: QuerySet[Redemption], *, since: datetime) -> dict[str, int]:
+    """New (since `since`, not cancelled), waiting and ready redemptions, in one query."""
+    return redemptions.aggregate(
+        new=Count("pk", filter=Q(created_at__gte=since) & ~Q(status=Redemption.Status.CANCELLED)),
+        waiting=Count("pk", filter=FULFILMENT_STAGES["waiting"]),
+        ready=Count("pk", filter=FULFILMENT_STAGES["ready"]),
+    )
+
+
+@dataclass
+class MerchantDirectoryEntry:
+    merchant: object
+    stores: list
+    categories: list
+    rewards: list  # (reward, today's Price)
+
+
+def merchant_directory(*, now: datetime | None = None) -> list[MerchantDirectoryEntry]:
+    """Where points can be used: active merchants, their active stores and categories, and
+    the rewards on offer now with today's price (a fixed number of queries)."""
+    from merchants.models import Category, Merchant, Store
+
+    now = now or timezone.now()
+    merchants = list(
+        Merchant.objects.filter(active=True)
+        .prefetch_related(
+            Prefetch("stores", queryset=Store.objects.filter(active=True).order_by("name", "id")),
+            Prefetch("categories", queryset=Category.objects.order_by("name", "id")),
+        )
+        .order_by("name", "id")
+    )
+    rewards = list(rewards_available(now=now))
+    prices = reward_prices(rewards, on=pricing_day(now))
+    by_merchant: dict[int, list] = {}
+    for reward in rewards:
+        by_merchant.setdefault(reward.merchant_id, []).append((reward, prices[reward.pk]))
+    return [
+        MerchantDirectoryEntry(
+            merchant=merchant,
+            stores=list(merchant.stores.all()),
+            categories=list(merchant.categories.all()),
+            rewards=by_merchant.get(merchant.pk, []),
+        )
+        for merchant in merchants
+        if merchant.stores.all() or merchant.pk in by_merchant
+    ]

@@ -24,6 +24,7 @@ from redemption.selectors import (
     member_open_winback_offers,
     member_redemptions,
     member_spendable_points,
+    merchant_directory,
     pricing_day,
     reward_price,
     reward_price_history,
@@ -41,7 +42,7 @@ def _member(request) -> Member | None:
 
 
 def _available_reward(pk: int, now):
-    reward = rewards_available(now=now).filter(pk=pk).first()
+    reward = rewards_available(now=now).select_related("pickup_store").filter(pk=pk).first()
     if reward is None:
         raise Http404
     return reward
@@ -257,3 +258,13 @@ def redemption_cancel(request, pk: int):
             % {"points": redemption.points_total},
         )
     return redirect(f"{reverse('my_redemptions')}#redemption-{redemption.pk}")
+
+
+def stores(request):
+    """哪里可以用积分: every merchant, its stores (address, hours), categories and rewards.
+    Open to visitors too: it is how someone decides to join."""
+    return render(
+        request,
+        "redemption/stores.html",
+        {"directory": merchant_directory(), "member": _member(request)},
+    )

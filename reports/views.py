@@ -189,11 +189,24 @@ def settlement(request):
                 _("Points redeemed"),
                 _("Net points"),
                 _("Net (fen)"),
+                _("Of which platform bonus points"),
+                _("Bonus points paid"),
+                _("Of which adjustment points"),
             ]  # fmt: skip
         )
         for line in statement.lines:
             writer.writerow(
-                [line.name, line.slug, line.issued, line.redeemed, line.net_points, line.net_fen]
+                [
+                    line.name,
+                    line.slug,
+                    line.issued,
+                    line.redeemed,
+                    line.net_points,
+                    line.net_fen,
+                    line.redeemed_bonus,
+                    line.bonus_paid,
+                    line.redeemed_adjusted,
+                ]
             )
         writer.writerow(
             [

@@ -11,6 +11,8 @@ from .base import *  # noqa: F403
 from .base import DATABASES, MIDDLEWARE, STATIC_ROOT, STORAGES, env
 
 DEBUG = False
+# No demo data in production: seed_demo refuses (and `check --deploy` fails on leftovers).
+DEMO_DATA_ALLOWED = False
 SECRET_KEY = env("SECRET_KEY")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 # Full origins, e.g. https://jifen.example.com (needed for POSTs behind the proxy).

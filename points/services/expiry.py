@@ -13,13 +13,15 @@ embedded default: one writer at a time) each account is expired by `account_expi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.db.models import Sum
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
-from points.models import Account, LedgerTransaction, PointLot
+from points.models import Account, LedgerEntry, LedgerTransaction, Notification, PointLot
 from points.services.accounts import expiry_account
 from points.services.ledger import (
     EXPIRY_REASON,
@@ -28,6 +30,7 @@ from points.services.ledger import (
     ledger_expire_due_batch,
     ledger_post,
 )
+from points.services.notifications import Message, Outgoing, notifications_send_many
 
 DEFAULT_BATCH_SIZE = 1000
 
@@ -125,3 +128,69 @@ def _expire_account_by_account(*, now: datetime, batch_size: int) -> ExpiryRun:
                 run.points += expired
                 run.lots += txn.allocations.count()
         cursor = account_ids[-1]
+
+
+def points_expire_and_notify(
+    *, now: datetime | None = None, batch_size: int = DEFAULT_BATCH_SIZE
+) -> ExpiryRun:
+    """The daily job: expire what is due, then tell each member what expired (after the
+    batches, so telling never holds their locks). What the command and the task run."""
+    now = now or timezone.now()
+    run = points_expire_due(now=now, batch_size=batch_size)
+    expired_points_notify(since=now - timedelta(days=1), now=now)
+    return run
+
+
+EXPIRED_TITLE = gettext_lazy("%(points)s points expired")
+EXPIRED_GREEN_TITLE = gettext_lazy("%(points)s green points expired")
+EXPIRED_BODY = gettext_lazy(
+    "%(points)s of your points reached their expiry date and expired on %(date)s. Points "
+    "earned later are not affected."
+)
+
+
+def expired_points_notify(
+    *, since: datetime, now: datetime | None = None, chunk_size: int = 1000
+) -> int:
+    """Tell each member of every expiry posted since `since`, once (the dedupe key names the
+    transaction, so a rerun or an overlapping run tells nobody twice). A few queries per
+    `chunk_size` expiries. Returns how many members were told."""
+    now = now or timezone.now()
+    told = 0
+    entries = (
+        LedgerEntry.objects.filter(
+            transaction__kind=LedgerTransaction.Kind.EXPIRE,
+            transaction__created_at__gte=since,
+            account__member__isnull=False,
+            points__lt=0,
+        )
+        .select_related("transaction", "account__member__user")
+        .order_by("transaction_id")
+    )
+    link = reverse("history")
+    last = 0
+    while True:
+        chunk = list(entries.filter(transaction_id__gt=last)[:chunk_size])
+        if not chunk:
+            return told
+        last = chunk[-1].transaction_id
+        outgoing = []
+        for entry in chunk:
+            green = entry.account.kind == Account.Kind.GREEN
+            params = {
+                "points": -entry.points,
+                "date": timezone.localdate(entry.transaction.created_at).isoformat(),
+            }
+            outgoing.append(
+                Outgoing(
+                    member=entry.account.member,
+                    title=Message(EXPIRED_GREEN_TITLE if green else EXPIRED_TITLE, **params),
+                    body=Message(EXPIRED_BODY, **params),
+                    link=link,
+                    dedupe_key=f"expired:{entry.transaction_id}",
+                )
+            )
+        with transaction.atomic():
+            told += notifications_send_many(
+                kind=Notification.Kind.EXPIRED, outgoing=outgoing, now=now
+            )

@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from merchants.models import Merchant, Store, Terminal
 from points.models import (
@@ -29,7 +30,12 @@ from points.services.accounts import (
     member_account_code,
     system_account,
 )
-from points.services.bonuses import FIRST_PURCHASE, bonus_grant
+from points.services.bonuses import (
+    FIRST_PURCHASE,
+    bonus_grant,
+    bonus_reverse_if_unqualified,
+    first_purchase_qualifies,
+)
 from points.services.catalog import merchant_catalog
 from points.services.errors import EarnError, InvalidPurchase  # noqa: F401 - re-exported
 from points.services.ledger import (
@@ -40,6 +46,9 @@ from points.services.ledger import (
     ledger_post,
 )
 from points.services.notifications import (
+    Joined,
+    Message,
+    member_notify,
     notification_attached,
     notification_attached_sent,
     notification_send,
@@ -278,8 +287,8 @@ def purchase_record(
                 raise ReceiptAlreadyRecorded("This receipt has already been recorded.")
         purchase.transaction = txn
         _save_purchase(purchase, purchase_lines, active_at=timezone.now())
-        if not has_bought:
-            bonus = bonus_grant(member=member, kind=FIRST_PURCHASE, actor=actor)
+        if not has_bought and first_purchase_qualifies(purchase.total_fen):
+            bonus = bonus_grant(member=member, kind=FIRST_PURCHASE, actor=actor, purchase=purchase)
             # A concurrent first purchase may have granted it: then it is not this one's.
             purchase.bonus = bonus if bonus is not None and not bonus.replayed else None
         if txn is not None:
@@ -533,6 +542,13 @@ def purchase_refund(
             PurchaseLine.objects.filter(purchase=purchase, line_no=item["line_no"]).update(
                 refunded_quantity=F("refunded_quantity") + item["quantity"]
             )
+        bonus_reversal = bonus_reverse_if_unqualified(
+            purchase=purchase,
+            overdraft=Overdraft.ALLOW
+            if policy == Refund.Policy.ALLOW_NEGATIVE
+            else Overdraft.REFUSE,
+            actor=actor,
+        )
         refund = Refund.objects.create(
             purchase=purchase,
             refund_no=refund_no,
@@ -544,8 +560,42 @@ def purchase_refund(
             transaction=txn,
         )
         Member.objects.filter(pk=purchase.member_id).update(last_activity_at=timezone.now())
+        if taken or green_taken:
+            _notify_refund(purchase, refund)
     refund.replayed = False
+    refund.bonus_reversal = bonus_reversal
     return refund
+
+
+REFUND_TITLE = gettext_lazy("Refund at %(merchant)s: %(points)s taken back")
+REFUND_BODY = gettext_lazy(
+    "Your purchase %(receipt_no)s at %(merchant)s was refunded (%(refund_no)s), so the "
+    "points it earned were taken back: %(points)s."
+)
+POINTS_AMOUNT = gettext_lazy("%(points)s points")
+GREEN_POINTS_AMOUNT = gettext_lazy("%(points)s green points")
+
+
+def _notify_refund(purchase: Purchase, refund: Refund) -> None:
+    """Tell the member their points went down because a purchase was refunded."""
+    taken = Joined(
+        Message(POINTS_AMOUNT, points=refund.points) if refund.points else None,
+        Message(GREEN_POINTS_AMOUNT, points=refund.green_points) if refund.green_points else None,
+    )
+    member_notify(
+        member=purchase.member,
+        kind=Notification.Kind.REFUND,
+        title=REFUND_TITLE,
+        body=REFUND_BODY,
+        params={
+            "merchant": purchase.merchant.name,
+            "points": taken,
+            "receipt_no": purchase.receipt_no,
+            "refund_no": refund.refund_no,
+        },
+        link=reverse("history"),
+        dedupe_key=f"refund:{refund.pk}",
+    )
 
 
 def _reverse_earn(*, purchase, refund_no, points, green_points, policy, actor, lines):

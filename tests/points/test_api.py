@@ -158,9 +158,16 @@ def test_missing_or_wrong_key_is_401(shop, make_member, header):
     assert client.get("/api/v1/members/M00000001/balance").status_code == 401
 
 
-def test_a_revoked_terminal_is_401(pos, shop, make_member):
+def test_a_deactivated_terminal_is_403_terminal_inactive(pos, shop, make_member):
     shop.active = False
     shop.save()
+    assert_error(post(pos, "purchases", purchase_body(make_member())), 403, "terminal_inactive")
+
+
+def test_a_revoked_terminal_is_401(pos, shop, make_member):
+    from merchants.services.terminals import terminal_revoke
+
+    terminal_revoke(terminal=shop)
     assert_error(post(pos, "purchases", purchase_body(make_member())), 401, "unauthorized")
 
 
@@ -313,7 +320,7 @@ def test_refund_takes_back_the_points_and_restores_the_exact_lot(pos, make_membe
     assert response.json()["points"] == 256
     lot.refresh_from_db()
     assert lot.remaining == 0  # the purchase's own lot, not the bonus lot
-    assert standard(member).balance == bought["bonus_points"]
+    assert standard(member).balance == 0  # the first-purchase bonus went with it
     ledger_ok()
 
 
@@ -369,7 +376,8 @@ def test_refund_of_spent_points_leaves_a_debt_by_default(pos, make_member, shop,
 
     body = post(pos, "refunds", refund_body()).json()
 
-    assert body["points"] == 256 and body["balance"] == -256
+    # The first-purchase bonus (spent too) goes with the purchase: a debt of both.
+    assert body["points"] == 256 and body["balance"] == -256 - bought["bonus_points"]
     txn = LedgerTransaction.objects.get(kind="refund")
     assert txn.breakdown["policy"] == "allow_negative"
     assert txn.breakdown["overdraft"] == {standard(member).code: 256}

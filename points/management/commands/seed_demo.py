@@ -11,7 +11,7 @@ from importlib.util import find_spec
 
 from django.apps import apps
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
@@ -22,6 +22,12 @@ class Command(BaseCommand):
     help = "Create the demo accounts, merchants, catalog and some history (idempotent)."
 
     def handle(self, *args, **options):
+        if not settings.DEMO_DATA_ALLOWED:
+            # Public passwords and a fixed POS key must never reach a real deployment.
+            raise CommandError(
+                "seed_demo refuses to run under production settings: demo users have a "
+                "public password and the demo POS key is published."
+            )
         context = {"now": timezone.now(), "password": DEMO_PASSWORD, "messages": []}
         with transaction.atomic():
             for app_config in apps.get_app_configs():
