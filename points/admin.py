@@ -22,6 +22,7 @@ from .models import (
     Account,
     AdjustmentRequest,
     Community,
+    IdentityEvent,
     LedgerEntry,
     LedgerSeal,
     LedgerTransaction,
@@ -95,6 +96,26 @@ class MemberAdmin(PlatformOnlyMixin, admin.ModelAdmin):
 
     def has_add_permission(self, request):
         # Members join by sign-up or at the till (member_create makes their accounts too).
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(IdentityEvent)
+class IdentityEventAdmin(PlatformOnlyMixin, admin.ModelAdmin):
+    """Who proved or used which (masked) number, when: platform staff only, read-only."""
+
+    list_display = ("created_at", "kind", "purpose", "mobile_masked", "member", "actor", "client")
+    list_filter = ("kind", "purpose")
+    search_fields = ("mobile_masked", "member__member_no", "actor")
+    date_hierarchy = "created_at"
+    list_select_related = ("member",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
     def has_delete_permission(self, request, obj=None):

@@ -31,9 +31,13 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from merchants.models import Merchant, Store, Terminal, hash_api_key
-from points.models import Account, Member, PointLot
+from points.card_code import card_code_split, card_code_valid_for
+from points.member_numbers import InvalidMemberNumber, member_no_check
+from points.models import Account, Member, PointLot, SmsCode
 from points.selectors import spendable_balance
 from points.serializers import (
+    CodeSentSerializer,
+    EnrolResultSerializer,
     EnrolSerializer,
     ErrorSerializer,
     PurchaseResultSerializer,
@@ -45,8 +49,17 @@ from points.services.idempotency import (
     IdempotencyKeyInvalid,
     IdempotencyKeyReused,
     answer_record_once,
+    answer_stored,
+    idempotency_key_check,
+    request_hash_of,
 )
-from points.services.members import InvalidMobile, mask_mobile, member_enrol
+from points.services.identity import (
+    CodeRateLimited,
+    IdentityError,
+    sms_code_send,
+    sms_code_verify,
+)
+from points.services.members import InvalidMobile, mask_mobile, member_enrol, normalise_mobile
 from points.services.purchases import (
     PurchaseNotFound,
     ReceiptAlreadyRecorded,
@@ -300,6 +313,10 @@ class PosView(APIView):
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
+    def idempotency_key(self) -> str:
+        """The request's Idempotency-Key, checked (`idempotency_key_check`)."""
+        return idempotency_key_check(self.request.headers.get(IDEMPOTENCY_HEADER, ""))
+
     def idempotent(self, handler):
         """Run `handler` once per (terminal, Idempotency-Key) and remember its answer
         (`answer_record_once`): a retry gets the same answer, another body 409."""
@@ -318,7 +335,7 @@ class PosView(APIView):
         return response
 
 
-def _member_or_404(member_no: str) -> Member:
+def _member_or_none(member_no: str) -> Member | None:
     """The member with its user (the notification reads the email): one prepared statement."""
     User = get_user_model()
     found = fetch_joined(
@@ -329,11 +346,33 @@ def _member_or_404(member_no: str) -> Member:
         [member_no],
     )
     if found is None:
+        return None
+    member, user = found
+    member.user = user
+    return member
+
+
+def _member_or_404(member_no: str) -> Member:
+    member = _member_or_none(member_no)
+    if member is None:
         raise ApiError(
             "unknown_member", "No member with this member number.", 404, field="member_no"
         )
-    member, user = found
-    member.user = user
+    return member
+
+
+def _member_by_card_code(card_code: str) -> Member:
+    """The member whose card shows `card_code` now (or a step ago), else 403: an unknown
+    number and a wrong code get the same answer, so card codes cannot be used to probe."""
+    parts = card_code_split(card_code)
+    member = _member_or_none(parts[0]) if parts else None
+    if member is None or not card_code_valid_for(member, card_code):
+        raise ApiError(
+            "invalid_card_code",
+            "The card code is wrong or expired: ask the member to show their card again.",
+            403,
+            field="card_code",
+        )
     return member
 
 
@@ -358,6 +397,7 @@ class PurchaseView(PosView):
             201: PurchaseResultSerializer,
             400: ErrorSerializer,
             401: ErrorSerializer,
+            403: ErrorSerializer,
             404: ErrorSerializer,
             409: ErrorSerializer,
         },
@@ -367,7 +407,10 @@ class PurchaseView(PosView):
         return self.idempotent(lambda: self._record(data))
 
     def _record(self, data):
-        member = _member_or_404(data["member_no"])
+        if data.get("card_code"):
+            member = _member_by_card_code(data["card_code"])
+        else:
+            member = _member_or_404(data["member_no"])
         merchant = self.terminal.store.merchant
         store = self.terminal.store
         if data.get("store"):
@@ -450,33 +493,123 @@ class RefundView(PosView):
 
 
 class MemberEnrolView(PosView):
+    """Enrol a customer by mobile, proven by a code texted to that number.
+
+    Without `sms_code`: a code is sent and the answer is `202 {"status": "code_sent"}` for
+    every well-formed number, card or no card. With it: 201 (new member) or 200 (the number
+    already had a card), each `{member_no, mobile_masked, created}`.
+    """
+
     @extend_schema(
         request=EnrolSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT, 400: ErrorSerializer},
+        responses={
+            200: EnrolResultSerializer,
+            201: EnrolResultSerializer,
+            202: CodeSentSerializer,
+            400: ErrorSerializer,
+            401: ErrorSerializer,
+            409: ErrorSerializer,
+            429: ErrorSerializer,
+        },
+        description=(
+            "Step 1 `{mobile, consent}` texts a code to the number: 202 code_sent, whatever "
+            "the number. Step 2 `{mobile, consent, sms_code}`: 201 created / 200 existing. "
+            "Errors: invalid_mobile, sms_code_invalid, sms_code_expired, "
+            "sms_code_attempts_exceeded (400); sms_rate_limited (429)."
+        ),
     )
     def post(self, request):
         data = self.parsed(EnrolSerializer)
-        return self.idempotent(lambda: self._enrol(data))
-
-    def _enrol(self, data):
         try:
-            member, created = member_enrol(
-                mobile=data["mobile"], actor=f"terminal:{self.terminal.pk}"
-            )
+            mobile = normalise_mobile(data["mobile"])
         except InvalidMobile as error:
             raise ApiError(InvalidMobile.code, str(error), field="mobile") from error
+        client = f"terminal:{self.terminal.pk}"
+        key = self.idempotency_key()
+        if "sms_code" not in data:
+            return self.idempotent(lambda: self._send_code(mobile, client))
+        try:
+            # Its own transaction: a wrong try is counted even though the answer is an error.
+            sms_code_verify(
+                mobile=mobile,
+                purpose=SmsCode.Purpose.TILL_ENROL,
+                code=data["sms_code"],
+                client=client,
+                actor=client,
+            )
+        except IdentityError as error:
+            # A retry of a request that already succeeded finds its code used: answer again.
+            stored = answer_stored(
+                terminal=self.terminal, key=key, request_hash=request_hash_of(request.body)
+            )
+            if stored is not None:
+                response = Response(stored.body, status=stored.status_code)
+                response["Idempotent-Replayed"] = "true"
+                return response
+            raise ApiError(error.code, str(error), error.status, field="sms_code") from error
+        return self.idempotent(lambda: self._enrol(mobile, client))
+
+    def _send_code(self, mobile, client):
+        try:
+            sms_code_send(
+                mobile=mobile, purpose=SmsCode.Purpose.TILL_ENROL, client=client, actor=client
+            )
+        except CodeRateLimited as error:
+            raise ApiError(error.code, str(error), error.status, field="mobile") from error
+        return 202, {"status": "code_sent"}
+
+    def _enrol(self, mobile, client):
+        member, created = member_enrol(mobile=mobile, actor=client, client=client)
         return (201 if created else 200), {
             "member_no": member.member_no,
-            "mobile": mask_mobile(member.mobile),
+            "mobile_masked": mask_mobile(member.mobile),
             "created": created,
         }
 
 
+CARD_CODE_PARAMETER = OpenApiParameter(
+    "card_code",
+    OpenApiTypes.STR,
+    OpenApiParameter.QUERY,
+    required=True,
+    description="The code the member's card shows now (member number + 6-digit dynamic code).",
+)
+
+
 class MemberBalanceView(PosView):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT, 404: ErrorSerializer})
+    """A balance is read only while the member shows their card: `?card_code=` is required."""
+
+    @extend_schema(
+        parameters=[CARD_CODE_PARAMETER],
+        responses={
+            200: OpenApiTypes.OBJECT,
+            400: ErrorSerializer,
+            401: ErrorSerializer,
+            403: ErrorSerializer,
+        },
+    )
     def get(self, request, member_no: str):
-        member = _member_or_404(member_no)
+        try:
+            member_no_check(member_no)
+        except InvalidMemberNumber as error:
+            raise ApiError(error.code, str(error), field="member_no") from error
+        card_code = request.query_params.get("card_code", "")
+        if not card_code:
+            raise ApiError(
+                "card_code_required",
+                "Reading a balance needs the card code the member shows: ?card_code=.",
+                403,
+                field="card_code",
+            )
+        member = _member_by_card_code(card_code)
+        if member.member_no != member_no:
+            raise ApiError(
+                "invalid_card_code",
+                "The card code is wrong or expired: ask the member to show their card again.",
+                403,
+                field="card_code",
+            )
         accounts = _balances(member)
         now = timezone.now()
         standard = accounts[Account.Kind.STANDARD]

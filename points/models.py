@@ -13,6 +13,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from points import dynamic_code
+
 
 class Community(models.Model):
     """A school, residential community or company whose members' green totals are reported."""
@@ -55,6 +57,15 @@ class Member(models.Model):
     )
     joined_at = models.DateTimeField(_("joined at"), default=timezone.now)
     last_activity_at = models.DateTimeField(_("last activity at"), null=True, blank=True)
+    # The TOTP secret of the card's dynamic code (points/dynamic_code.py); never shown.
+    # Rows inserted by raw SQL (the bench) get "" and a secret on first use (card_code_for).
+    card_secret = models.CharField(
+        _("card secret"),
+        max_length=64,
+        default=dynamic_code.secret_new,
+        db_default="",
+        editable=False,
+    )
     # Messages the member did not ask for (refunds, cancels, reminders) are written in this
     # language when they are sent; set from the language they last logged in with.
     language = models.CharField(
@@ -790,3 +801,92 @@ class AdjustmentRequest(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.points:+d}"
+
+
+class SmsCode(models.Model):
+    """A one-time code sent by SMS, bound to one number and one purpose. Stored hashed.
+
+    The rows are also the rate limiter's memory (per number, per client), so a refused
+    request writes nothing at all.
+    """
+
+    class Purpose(models.TextChoices):
+        SIGNUP = "signup", _("Sign-up")
+        CLAIM = "claim", _("Card claim")
+        LOGIN = "login", _("SMS login")
+        TILL_ENROL = "till_enrol", _("Till enrolment")
+
+    mobile = models.CharField(_("mobile"), max_length=11)
+    purpose = models.CharField(_("purpose"), max_length=20, choices=Purpose.choices)
+    code_hash = models.CharField(_("code hash"), max_length=64)
+    # "ip:203.0.113.7" on the website, "terminal:12" at a till: who asked for it.
+    client = models.CharField(_("client"), max_length=80)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires at"))
+    failed_attempts = models.PositiveSmallIntegerField(_("failed attempts"), default=0)
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("SMS code")
+        verbose_name_plural = _("SMS codes")
+        indexes = [
+            models.Index(fields=["mobile", "created_at"], name="smscode_mobile_created"),
+            models.Index(fields=["client", "created_at"], name="smscode_client_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()} {self.mobile[:3]}****{self.mobile[-4:]}"
+
+
+class SignupBonusMobile(models.Model):
+    """Every mobile number that ever received the sign-up bonus, as a keyed hash (HMAC):
+    deleting and re-creating an account does not pay it twice, and no number is kept."""
+
+    mobile_digest = models.CharField(_("mobile digest"), max_length=64, unique=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("sign-up bonus number")
+        verbose_name_plural = _("sign-up bonus numbers")
+
+    def __str__(self) -> str:
+        return self.mobile_digest[:12]
+
+
+class IdentityEvent(models.Model):
+    """The audit trail of identity: codes sent and checked, sign-ups, claims, SMS logins,
+    till enrolments. Only the masked number is kept (138****1234)."""
+
+    class Kind(models.TextChoices):
+        CODE_SENT = "code_sent", _("Code sent")
+        CODE_FAILED = "code_failed", _("Wrong code")
+        CODE_VERIFIED = "code_verified", _("Code verified")
+        SIGNUP = "signup", _("Signed up")
+        CLAIM = "claim", _("Card claimed")
+        LOGIN_SMS = "login_sms", _("Logged in by SMS")
+        TILL_ENROL = "till_enrol", _("Enrolled at a till")
+
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    purpose = models.CharField(_("purpose"), max_length=20, blank=True)
+    mobile_masked = models.CharField(_("mobile (masked)"), max_length=11, blank=True)
+    member = models.ForeignKey(
+        Member,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="identity_events",
+        verbose_name=_("member"),
+    )
+    # "user:5", "terminal:3", "anonymous"
+    actor = models.CharField(_("actor"), max_length=80)
+    client = models.CharField(_("client"), max_length=80, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("identity event")
+        verbose_name_plural = _("identity events")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.mobile_masked}"

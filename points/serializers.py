@@ -8,6 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from points.member_numbers import InvalidMemberNumber, member_no_check
 from points.services.errors import InvalidPurchase
 from points.services.purchase_validation import (
     MAX_AMOUNT_FEN,
@@ -28,6 +29,15 @@ class StrictIntegerField(serializers.IntegerField):
 
     def to_internal_value(self, data):
         if type(data) is not int:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictCharField(serializers.CharField):
+    """Only a JSON string: a number is not silently turned into one."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
 
@@ -70,7 +80,9 @@ class PurchaseLineSerializer(serializers.Serializer):
 
 
 class PurchaseSerializer(serializers.Serializer):
-    member_no = serializers.CharField(max_length=32)
+    # Exactly one: the member number, or the card code the member shows (number + dynamic code).
+    member_no = serializers.CharField(required=False, max_length=32)
+    card_code = StrictCharField(required=False, max_length=32)
     receipt_no = serializers.CharField(
         trim_whitespace=False, help_text=f"Matches {RECEIPT_NO_PATTERN}."
     )
@@ -80,9 +92,19 @@ class PurchaseSerializer(serializers.Serializer):
         many=True, allow_empty=False, help_text=f"1 to {MAX_LINES} lines."
     )
 
+    def validate_member_no(self, value):
+        try:
+            return member_no_check(value)
+        except InvalidMemberNumber as error:
+            raise serializers.ValidationError(str(error), code=error.code) from error
+
     def validate(self, attrs):
         """The shared rules (`purchase_check`): an `InvalidPurchase` goes to the API's error
         handler as it is, with its field."""
+        if bool(attrs.get("member_no")) == bool(attrs.get("card_code")):
+            raise serializers.ValidationError(
+                {"member_no": "Give exactly one of member_no or card_code."}
+            )
         attrs["lines"] = [
             LineRequest(
                 line_no=line["line_no"],
@@ -126,6 +148,8 @@ class RefundSerializer(serializers.Serializer):
 class EnrolSerializer(serializers.Serializer):
     mobile = serializers.CharField(max_length=20)
     consent = serializers.BooleanField()
+    # Absent: a code is texted to the number (202). Present: the code the customer read out.
+    sms_code = StrictCharField(required=False, max_length=32)
 
     def validate_consent(self, value):
         if value is not True:
@@ -142,6 +166,16 @@ class PurchaseResultSerializer(serializers.Serializer):
     balance = serializers.IntegerField()
     green_balance = serializers.IntegerField()
     breakdown = serializers.DictField()
+
+
+class CodeSentSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["code_sent"])
+
+
+class EnrolResultSerializer(serializers.Serializer):
+    member_no = serializers.CharField()
+    mobile_masked = serializers.CharField()
+    created = serializers.BooleanField()
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -1,6 +1,4 @@
 from django.conf import settings
-from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
@@ -8,17 +6,19 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
 
+from points import dynamic_code
+from points.card_code import card_code_for
 from points.csv_writer import BOM, SafeWriter
 from points.dashboard import sections_for
-from points.forms import HistoryFilterForm, SignUpForm
+from points.forms import HistoryFilterForm
 from points.models import Account, Member, Notification
 from points.months import BadMonth, parse_page
 from points.selectors import expiring_lots, member_movements, recent_transactions
 from points.services.members import member_language_set
 from points.services.notifications import notifications_mark_read
-from points.services.signup import member_sign_up
 
 HISTORY_PAGE_SIZE = 20
 
@@ -47,6 +47,7 @@ def member_required(view):
     return wrapped
 
 
+@never_cache
 @login_required
 def dashboard(request):
     member = member_for(request)
@@ -57,6 +58,8 @@ def dashboard(request):
     never_expire = settings.POINTS_EXPIRY_MONTHS is None
     context = {
         "member": member,
+        "card_code": card_code_for(member),
+        "card_code_seconds_left": dynamic_code.seconds_left(),
         "balances": {kind: account.balance for kind, account in accounts.items()},
         "in_debt": standard.balance < 0,
         "never_expire": never_expire,
@@ -67,32 +70,6 @@ def dashboard(request):
         "banners": sections_for(member, placement="top"),
     }
     return render(request, "points/dashboard.html", context)
-
-
-@require_http_methods(["GET", "POST"])
-def sign_up(request):
-    if request.user.is_authenticated:
-        return redirect("dashboard")
-    form = SignUpForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        member, bonus = member_sign_up(
-            username=form.cleaned_data["username"],
-            password=form.cleaned_data["password1"],
-            email=form.cleaned_data.get("email") or "",
-            mobile=form.cleaned_data.get("mobile"),
-        )
-        login(request, member.user, backend="django.contrib.auth.backends.ModelBackend")
-        if bonus is not None:
-            points = bonus.breakdown.get("points", 0)
-            messages.success(
-                request,
-                _("Welcome! %(points)d sign-up bonus points are in your account.")
-                % {"points": points},
-            )
-        else:
-            messages.success(request, _("Welcome to Jifen!"))
-        return redirect("dashboard")
-    return render(request, "registration/signup.html", {"form": form})
 
 
 @member_required

@@ -67,3 +67,20 @@ def _forget_system_accounts():
     accounts._committed_system_accounts.clear()
     catalog.catalog_forget()
     offer._offer = None
+
+
+@pytest.fixture
+def sending(django_capture_on_commit_callbacks):
+    """`with sending(): ...`: texts are sent when the transaction commits; inside a test's
+    transaction that is never, so run the commit callbacks at the end of the block."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture(autouse=True)
+def sms_outbox():
+    """Texts sent through the locmem SMS backend in this test (like `mailoutbox`)."""
+    from points import sms
+
+    sms.outbox.clear()
+    yield sms.outbox
+    sms.outbox.clear()

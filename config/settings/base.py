@@ -191,6 +191,15 @@ vars().update(EMAIL_CONFIG)
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Jifen 积分 <noreply@jifen.local>")
 
+# --- SMS --------------------------------------------------------------------------------
+# Dotted path of the backend (points/sms.py). The file backend writes var/sms/outbox.jsonl,
+# where `make run` users read their codes; production names a real provider's backend.
+SMS_BACKEND = env("SMS_BACKEND", default="points.sms.FileBackend")
+# Key of the HMAC kept for every number that ever received the sign-up bonus. Set it once
+# and keep it: changing it forgets those numbers.
+MOBILE_DIGEST_KEY = env("MOBILE_DIGEST_KEY", default="") or SECRET_KEY
+SMS_FILE_PATH = env("SMS_FILE_PATH", default="") or str(BASE_DIR / "var" / "sms" / "outbox.jsonl")
+
 # --- Celery -----------------------------------------------------------------------------
 # No broker configured = the embedded default: tasks run eagerly, in the calling process.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")

@@ -21,6 +21,10 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Health probes come by IP over plain HTTP: answer them before host checks and redirects.
 MIDDLEWARE = ["config.health.HealthCheckMiddleware", *MIDDLEWARE]
 
+# The image's code directory is read-only: the file SMS backend (a local trial only; a real
+# deployment names its provider's backend in SMS_BACKEND) writes under /tmp unless told.
+SMS_FILE_PATH = env("SMS_FILE_PATH", default="") or "/tmp/jifen-sms/outbox.jsonl"
+
 # --- HTTPS ------------------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
 from merchants.models import Merchant
+from points.member_numbers import member_no_new
 from points.models import Account, Community, Member
 
 PLATFORM = "platform"
@@ -63,18 +64,20 @@ def member_create(
 ) -> Member:
     """Create a member with its standard and green accounts.
 
-    Without `member_no` the number is derived from the primary key: M00000042.
+    Without `member_no` the number is random, 10 digits with a Luhn check digit
+    (points/member_numbers.py): it says nothing about how many members there are.
     """
     with transaction.atomic():
+        while member_no is None:
+            candidate = member_no_new()
+            if not Member.objects.filter(member_no=candidate).exists():
+                member_no = candidate
         member = Member.objects.create(
             user=user,
-            member_no=member_no or f"T{user.pk:011d}",
+            member_no=member_no,
             community=community,
             mobile=mobile,
         )
-        if member_no is None:
-            member.member_no = f"M{member.pk:08d}"
-            Member.objects.filter(pk=member.pk).update(member_no=member.member_no)
         Account.objects.bulk_create(
             [
                 Account(code=member_account_code(member.pk, kind), kind=kind, member=member)

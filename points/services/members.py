@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import re
-import secrets
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from points.models import Member
-from points.services.accounts import member_create
-from points.services.bonuses import SIGNUP, bonus_grant
 
 MAINLAND_MOBILE = re.compile(r"^1[3-9]\d{9}$")
 
@@ -36,26 +32,24 @@ def mask_mobile(mobile: str | None) -> str:
     return f"{mobile[:3]}****{mobile[-4:]}"
 
 
-def member_enrol(*, mobile: str, actor: str = "system") -> tuple[Member, bool]:
-    """Enrol a customer by mobile (with their consent, checked by the caller).
-
-    The same mobile again answers the existing member: never a second member, never a second
-    sign-up bonus. Returns (member, created).
+def member_enrol(*, mobile: str, actor: str = "system", client: str = "") -> tuple[Member, bool]:
+    """Enrol a customer by a mobile already proven by an SMS code (consent checked by the
+    caller). The same mobile again answers the existing member: never a second member, never
+    a second sign-up bonus. The login gets a generated username (never the mobile) and no
+    password until the customer claims the card on the website. Returns (member, created).
     """
-    mobile = normalise_mobile(mobile)
-    existing = Member.objects.filter(mobile=mobile).first()
-    if existing is not None:
-        return existing, False
-    try:
-        with transaction.atomic():
-            user = get_user_model().objects.create_user(
-                username=f"m{mobile}-{secrets.token_hex(3)}", password=None
-            )
-            member = member_create(user=user, mobile=mobile)
-            bonus_grant(member=member, kind=SIGNUP, actor=actor)
-    except IntegrityError:  # enrolled by a concurrent request with the same mobile
-        return Member.objects.get(mobile=mobile), False
-    return member, True
+    from points.models import IdentityEvent
+    from points.services.identity import member_join
+
+    with transaction.atomic():
+        member, created, _bonus = member_join(
+            mobile=mobile,
+            password=None,
+            actor=actor,
+            client=client,
+            kind=IdentityEvent.Kind.TILL_ENROL,
+        )
+    return member, created
 
 
 def member_language_set(*, user, language: str) -> bool:

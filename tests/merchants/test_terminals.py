@@ -29,14 +29,14 @@ def test_a_new_key_is_random_stored_only_as_a_hash_and_works(store):
     stored = Terminal.objects.get(pk=terminal.pk)
     assert stored.key_hash == hash_api_key(raw_key) and raw_key not in stored.key_hash
     assert stored.key_hint == raw_key[:8]
-    assert balance_status(raw_key) == 404  # authenticated; the member does not exist
+    assert balance_status(raw_key) == 400  # authenticated; "NOPE" is no member number
 
 
 def test_revoked_and_rotated_keys_stop_working(store):
     terminal, raw_key = terminal_create(store=store, name="Till 1")
     new_key = terminal_rotate_key(terminal=terminal)
     assert balance_status(raw_key) == 401
-    assert balance_status(new_key) == 404
+    assert balance_status(new_key) == 400
     terminal_revoke(terminal=terminal)
     assert balance_status(new_key) == 401
 
@@ -51,7 +51,7 @@ def test_admin_shows_a_new_terminal_key_once(store, admin_client):
     shown = [str(m) for m in response.context["messages"]]
     key = next(re.search(r"jf_[A-Za-z0-9_-]+", text).group(0) for text in shown if "jf_" in text)
     assert hash_api_key(key) == terminal.key_hash
-    assert balance_status(key) == 404
+    assert balance_status(key) == 400
     assert (
         key
         not in admin_client.get(f"/admin/merchants/terminal/{terminal.pk}/change/").content.decode()

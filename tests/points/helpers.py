@@ -78,3 +78,11 @@ def buy(member, merchant, amount_fen, *, receipt_no=None, occurred_at=None, cate
         occurred_at=occurred_at or timezone.now(),
         lines=[LineRequest(line_no=1, quantity=1, amount_fen=amount_fen, category=category)],
     )
+
+
+def code_in(message) -> str:
+    """The 6-digit code of a text message sent by points.sms (an SmsMessage or its dict)."""
+    import re
+
+    text = message["text"] if isinstance(message, dict) else message.text
+    return re.search(r"验证码 (\d{6})", text).group(1)

@@ -6,7 +6,7 @@ import io
 import pytest
 from django.urls import reverse
 
-from points.models import Account, Member, Notification
+from points.models import Account, Notification
 from points.services.accounts import system_account
 from points.services.ledger import Posting, ledger_post
 from points.services.notifications import notification_send
@@ -23,70 +23,7 @@ def test_member_pages_send_anonymous_visitors_to_login(client, url):
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
 
 
-def test_sign_up_creates_a_member_grants_the_bonus_and_logs_in(client, ledger_ok):
-    response = client.post(
-        "/accounts/signup/",
-        {
-            "username": "newbie",
-            "email": "n@example.com",
-            "mobile": "13912345678",
-            "password1": "a-long-pass-phrase-1",
-            "password2": "a-long-pass-phrase-1",
-            "consent": "on",
-        },
-        follow=True,
-    )
-
-    member = Member.objects.get(user__username="newbie")
-    assert member.mobile == "13912345678"
-    assert standard(member).balance == 100
-    body = response.content.decode()
-    assert 'data-testid="standard-balance">100<' in body
-    assert "100" in body and "注册" in body or "sign-up" in body
-    ledger_ok()
-
-
-@pytest.mark.parametrize(
-    ("overrides", "field"),
-    [
-        ({"consent": ""}, "consent"),
-        ({"password2": "different-pass-phrase"}, "password2"),
-        ({"username": ""}, "username"),
-        ({"username": "x" * 200}, "username"),
-        ({"mobile": "12345"}, "mobile"),
-        ({"mobile": "１３９１２３４５６７８９"}, "mobile"),
-        ({"email": "not-an-email"}, "email"),
-    ],
-)
-def test_sign_up_with_bad_input_shows_errors_and_creates_nothing(client, overrides, field):
-    data = {
-        "username": "newbie",
-        "email": "",
-        "mobile": "",
-        "password1": "a-long-pass-phrase-1",
-        "password2": "a-long-pass-phrase-1",
-        "consent": "on",
-        **overrides,
-    }
-    response = client.post("/accounts/signup/", data)
-    assert response.status_code == 200
-    assert field in response.context["form"].errors
-    assert not Member.objects.exists()
-
-
-def test_a_mobile_number_can_hold_only_one_card(client, make_member):
-    make_member(mobile="13912345678")
-    response = client.post(
-        "/accounts/signup/",
-        {
-            "username": "second",
-            "mobile": "13912345678",
-            "password1": "a-long-pass-phrase-1",
-            "password2": "a-long-pass-phrase-1",
-            "consent": "on",
-        },
-    )
-    assert "mobile" in response.context["form"].errors
+# Sign-up (mobile proven by an SMS code first) is tested in test_identity_pages.py.
 
 
 def test_dashboard_shows_the_card_qr_and_that_points_never_expire(client, make_member, issuer):

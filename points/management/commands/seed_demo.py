@@ -53,3 +53,7 @@ class Command(BaseCommand):
                 f"staff: staff, admin; merchants: merchant, merchant2."
             )
         )
+        if settings.SMS_BACKEND == "points.sms.FileBackend":
+            self.stdout.write(
+                f"SMS codes (sign-up, claim, SMS login) go to {settings.SMS_FILE_PATH}"
+            )
