@@ -568,6 +568,7 @@ class PurchaseLine(models.Model):
 
 class Refund(models.Model):
     replayed: bool  # set by `refund_record` on what it returns
+    bonus_reversal: LedgerTransaction | None  # the first-purchase bonus it took back, if any
 
     class Policy(models.TextChoices):
         ALLOW_NEGATIVE = "allow_negative", _("Reverse in full (balance may go negative)")

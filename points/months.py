@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from typing import TypeVar
 
 from dateutil.relativedelta import relativedelta
 from django.utils.translation import gettext as _
@@ -19,6 +20,7 @@ MIN_YEAR = 2000
 MAX_YEAR = 2099  # a month typed by a person is refused beyond this, so month + 1 is safe
 MAX_PAGE = 100_000
 
+_Moment = TypeVar("_Moment", date, datetime)  # add_months returns what it is given
 _MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})$")
 _YEAR = re.compile(r"^[0-9]{4}$")
 
@@ -27,7 +29,7 @@ class BadMonth(ValueError):
     """A month, year, date or page number that cannot be read; the message says why."""
 
 
-def add_months(moment: date | datetime, months: int):
+def add_months(moment: _Moment, months: int) -> _Moment:
     """`moment` plus whole calendar months, clamping the day (31 Jan + 1 month = 28/29 Feb)."""
     return moment + relativedelta(months=months)
 

@@ -97,7 +97,7 @@ class Message:
     """A translatable message (`gettext_lazy`) and its `%(name)s` parameters, rendered only
     when `str()` is called: inside `member_notify`, in the member's language."""
 
-    def __init__(self, text, **params):
+    def __init__(self, text: object, **params: object) -> None:
         self.text = text
         self.params = params
 
@@ -109,7 +109,7 @@ class Message:
 class Joined:
     """Messages joined by the language's list separator when rendered."""
 
-    def __init__(self, *parts):
+    def __init__(self, *parts: object) -> None:
         self.parts = [part for part in parts if part]
 
     def __str__(self) -> str:
@@ -126,9 +126,9 @@ def member_notify(
     *,
     member: Member,
     kind: str,
-    title,
-    body="",
-    params: dict | None = None,
+    title: object,
+    body: object = "",
+    params: dict[str, object] | None = None,
     link: str = "",
     dedupe_key: str | None = None,
 ) -> Notification | None:
@@ -205,7 +205,7 @@ def notifications_send_many(*, kind: str, outgoing: Iterable[Outgoing], now: dat
     for pk, email_status in new:
         inserted += 1
         if email_status == Notification.EmailStatus.PENDING:
-            transaction.on_commit(lambda pk=pk: queue_notification_email(pk))
+            transaction.on_commit(functools.partial(queue_notification_email, pk))
     return inserted
 
 
