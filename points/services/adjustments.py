@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import Abs
 from django.urls import reverse
 from django.utils import timezone
@@ -74,20 +74,18 @@ def needs_approval(points: int) -> bool:
     return abs(points) > threshold
 
 
-def _adjusted_points(requests) -> int:
+def _adjusted_points(requests: QuerySet[AdjustmentRequest]) -> int:
     """The sum of |points| of `requests` not rejected (pending ones count: they may apply)."""
-    return (
-        requests.exclude(status=AdjustmentRequest.Status.REJECTED).aggregate(
-            total=Sum(Abs("points"))
-        )["total"]
-        or 0
-    )
+    total: int | None = requests.exclude(status=AdjustmentRequest.Status.REJECTED).aggregate(
+        total=Sum(Abs("points"))
+    )["total"]
+    return total or 0
 
 
-def split_needs_approval(*, member: Member, points: int, requested_by, now: datetime) -> bool:
+def split_needs_approval(*, member: Member, points: int, requested_by: Any, now: datetime) -> bool:
     """Whether this request, with the member's last 24 hours and the requester's day, goes
     past the threshold. Call with the member's and the requester's rows locked."""
-    threshold = settings.ADJUSTMENT_APPROVAL_THRESHOLD
+    threshold: int = settings.ADJUSTMENT_APPROVAL_THRESHOLD
     member_day = _adjusted_points(
         AdjustmentRequest.objects.filter(member=member, requested_at__gt=now - timedelta(days=1))
     )

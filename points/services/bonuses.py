@@ -12,7 +12,7 @@ from fractions import Fraction
 from django.conf import settings
 from django.db.models import Sum
 
-from points.models import Account, LedgerEntry, LedgerTransaction, Member
+from points.models import Account, LedgerEntry, LedgerTransaction, Member, Purchase
 from points.services.accounts import issuance_account
 from points.services.ledger import InsufficientPoints, Overdraft, Posting, ledger_post
 
@@ -30,11 +30,12 @@ def configured_bonus(kind: str) -> int:
 
 def first_purchase_qualifies(total_fen: int) -> bool:
     """Whether a first purchase of `total_fen` earns the first-purchase bonus."""
-    return total_fen >= settings.POINTS_FIRST_PURCHASE_MIN_FEN
+    minimum: int = settings.POINTS_FIRST_PURCHASE_MIN_FEN
+    return total_fen >= minimum
 
 
 def bonus_grant(
-    *, member: Member, kind: str, actor: str = "system", purchase=None
+    *, member: Member, kind: str, actor: str = "system", purchase: Purchase | None = None
 ) -> LedgerTransaction | None:
     """Grant the `kind` bonus once per member, never beyond POINTS_SIGNUP_BONUS_CAP in total.
 
@@ -72,7 +73,7 @@ def bonus_grant(
     )
 
 
-def first_purchase_bonus_of(purchase) -> LedgerTransaction | None:
+def first_purchase_bonus_of(purchase: Purchase) -> LedgerTransaction | None:
     """The first-purchase bonus `purchase` earned, if any (and not already reversed)."""
     bonus = LedgerTransaction.objects.filter(
         idempotency_key=f"bonus:{FIRST_PURCHASE}:{purchase.member_id}",
@@ -83,7 +84,7 @@ def first_purchase_bonus_of(purchase) -> LedgerTransaction | None:
     return bonus
 
 
-def net_purchase_fen(purchase) -> Fraction:
+def net_purchase_fen(purchase: Purchase) -> Fraction:
     """What the purchase's lines still amount to after their refunds, exactly."""
     return sum(
         (
@@ -95,7 +96,7 @@ def net_purchase_fen(purchase) -> Fraction:
 
 
 def bonus_reverse_if_unqualified(
-    *, purchase, overdraft: Overdraft, actor: str = "system"
+    *, purchase: Purchase, overdraft: Overdraft, actor: str = "system"
 ) -> LedgerTransaction | None:
     """Take back the first-purchase bonus once refunds leave `purchase` under the minimum.
 

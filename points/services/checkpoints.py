@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -87,12 +88,12 @@ def key_id(key: Ed25519PublicKey) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
-def checkpoint_message(checkpoint: dict) -> bytes:
+def checkpoint_message(checkpoint: dict[str, Any]) -> bytes:
     """The signed bytes: canonical JSON of seq, head_hash, sealed_count and at."""
     return canonical_json({name: checkpoint[name] for name in SIGNED_FIELDS}).encode("utf-8")
 
 
-def checkpoint_record(checkpoint: LedgerCheckpoint) -> dict:
+def checkpoint_record(checkpoint: LedgerCheckpoint) -> dict[str, Any]:
     """A checkpoint as exported, mailed and appended to the checkpoint file."""
     return {
         "seq": checkpoint.seq,
@@ -104,7 +105,7 @@ def checkpoint_record(checkpoint: LedgerCheckpoint) -> dict:
     }
 
 
-def checkpoint_signature_ok(record: dict, key: Ed25519PublicKey) -> bool:
+def checkpoint_signature_ok(record: dict[str, Any], key: Ed25519PublicKey) -> bool:
     try:
         key.verify(base64.b64decode(record["signature"], validate=True), checkpoint_message(record))
     except (InvalidSignature, ValueError, KeyError, TypeError):
@@ -124,17 +125,19 @@ def checkpoint_sign() -> LedgerCheckpoint | None:
         if last is not None and last.sealed_count == sealed_count:
             return None
         head = LedgerSeal.objects.order_by("-id").only("hash").first()
+        assert head is not None  # sealed_count > 0, and seals are never deleted
+        seq = (last.seq + 1) if last else 1
         at = timezone.now()
-        record = {
-            "seq": (last.seq + 1) if last else 1,
+        record: dict[str, Any] = {
+            "seq": seq,
             "head_hash": head.hash,
             "sealed_count": sealed_count,
             "at": utc_text(at),
         }
         signature = base64.b64encode(key.sign(checkpoint_message(record))).decode("ascii")
         checkpoint = LedgerCheckpoint.objects.create(
-            seq=record["seq"],
-            head_hash=record["head_hash"],
+            seq=seq,
+            head_hash=head.hash,
             sealed_count=sealed_count,
             at=at,
             key_id=key_id(key.public_key()),
@@ -148,7 +151,7 @@ def checkpoint_file() -> Path:
     return Path(settings.LEDGER_CHECKPOINT_DIR) / CHECKPOINT_FILE_NAME
 
 
-def _publish(record: dict) -> None:
+def _publish(record: dict[str, Any]) -> None:
     """Append to the checkpoint file and mail the auditors (after the commit)."""
     line = json.dumps(record, ensure_ascii=False, sort_keys=True)
     path = checkpoint_file()
@@ -170,7 +173,7 @@ def _publish(record: dict) -> None:
         )
 
 
-def checkpoints_from_file() -> tuple[list[dict], list[str]]:
+def checkpoints_from_file() -> tuple[list[dict[str, Any]], list[str]]:
     """The checkpoints appended to the file (and a problem per unreadable line)."""
     path = checkpoint_file()
     records, problems = [], []
@@ -194,7 +197,7 @@ def checkpoints_from_file() -> tuple[list[dict], list[str]]:
     return records, problems
 
 
-def all_checkpoints() -> tuple[list[dict], list[tuple[str, str]]]:
+def all_checkpoints() -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
     """Every checkpoint known (the database's and the file's), and what is wrong with them.
 
     Findings: an unreadable file line, a bad signature, a checkpoint in the file but not in

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from django.db import transaction
 from django.db.models import Sum
@@ -21,7 +22,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
-from points.models import Account, LedgerEntry, LedgerTransaction, Notification, PointLot
+from points.models import (
+    Account,
+    LedgerEntry,
+    LedgerTransaction,
+    Member,
+    Notification,
+    PointLot,
+)
 from points.services.accounts import expiry_account
 from points.services.ledger import (
     EXPIRY_REASON,
@@ -183,7 +191,7 @@ def expired_points_notify(
             }
             outgoing.append(
                 Outgoing(
-                    member=entry.account.member,
+                    member=cast(Member, entry.account.member),  # account__member__isnull=False
                     title=Message(EXPIRED_GREEN_TITLE if green else EXPIRED_TITLE, **params),
                     body=Message(EXPIRED_BODY, **params),
                     link=link,

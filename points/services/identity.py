@@ -38,7 +38,7 @@ PER_CLIENT_PER_HOUR = 20
 Purpose = SmsCode.Purpose
 
 # What the text says the code is for (SMS are always Simplified Chinese).
-_PURPOSE_TEXT = {
+_PURPOSE_TEXT: dict[str, str] = {
     Purpose.SIGNUP: "注册会员",
     Purpose.CLAIM: "认领会员卡",
     Purpose.LOGIN: "登录",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -52,7 +53,7 @@ def member_enrol(*, mobile: str, actor: str = "system", client: str = "") -> tup
     return member, created
 
 
-def member_language_set(*, user, language: str) -> bool:
+def member_language_set(*, user: Any, language: str) -> bool:
     """Remember the language the member reads the site in, for the messages sent to them
     later (refunds, cancels, reminders). Unknown languages are ignored; returns whether a
     member's language changed."""

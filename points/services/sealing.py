@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Prefetch, QuerySet
@@ -40,7 +41,7 @@ class UnknownSealVersion(ValueError):
     pass
 
 
-def canonical_json(document) -> str:
+def canonical_json(document: object) -> str:
     """JSON with sorted keys, no spaces, UTF-8 text as is (docs/audit.md, "Canonical JSON")."""
     return json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
@@ -52,7 +53,7 @@ def utc_text(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def sealed_document(txn: LedgerTransaction, version: int = CURRENT_SEAL_VERSION) -> dict:
+def sealed_document(txn: LedgerTransaction, version: int = CURRENT_SEAL_VERSION) -> dict[str, Any]:
     """What a seal of `version` covers, as a JSON-able dict.
 
     `txn` must come from `with_sealed_rows` (entries with accounts, lots, allocations and
@@ -81,7 +82,7 @@ def sealed_document(txn: LedgerTransaction, version: int = CURRENT_SEAL_VERSION)
             "kind": txn.kind,
             "idempotency_key": txn.idempotency_key,
             "merchant": txn.merchant_id,
-            "member": txn.member.member_no if txn.member_id else None,
+            "member": txn.member.member_no if txn.member is not None else None,
             "reference": txn.reference,
             "reason": txn.reason,
             "actor": txn.actor,
