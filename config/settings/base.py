@@ -28,9 +28,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
-    # Ours, in import order: merchants <- points <- redemption <- reports.
+    # Ours, in import order: merchants <- points <- activities, redemption <- reports.
     "merchants",
     "points",
+    "activities",
     "redemption",
     "reports",
 ]
@@ -313,3 +314,7 @@ LOGGING = {
         "fontTools": {"level": "WARNING"},
     },
 }
+
+# Green points for taking part in a community's activities (activities/): at most this many
+# per member and calendar month, however many activities they attend.
+GREEN_ACTIVITY_POINTS_MAX_MONTH = env.int("GREEN_ACTIVITY_POINTS_MAX_MONTH", default=100)
