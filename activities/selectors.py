@@ -36,3 +36,44 @@ def activities_for(member: Member | None) -> QuerySet[Activity]:
 
 def check_ins_of(member: Member) -> QuerySet[CheckIn]:
     return CheckIn.objects.filter(member=member).select_related("activity").order_by("-created_at")
+
+
+def activity_participation(members_filter, start, end) -> list[dict]:
+    """Confirmed attendance of the members matched by `members_filter` (a Q on `member`) at
+    activities confirmed in [start, end): per activity, its points posted and CO₂e saved."""
+    from django.db.models import Count, Sum
+
+    rows = (
+        CheckIn.objects.filter(
+            members_filter,
+            present=True,
+            activity__confirmed_at__gte=start,
+            activity__confirmed_at__lt=end,
+        )
+        .values(
+            "activity_id",
+            "activity__title",
+            "activity__kind",
+            "activity__ends_at",
+            "activity__co2e_grams",
+            "activity__co2e_source",
+            "activity__community__name",
+        )
+        .annotate(participants=Count("pk"), points=Sum("points_awarded"))
+        .order_by("activity__ends_at", "activity_id")
+    )
+    kinds = dict(Activity.Kind.choices)
+    return [
+        {
+            "title": row["activity__title"],
+            "kind": kinds.get(row["activity__kind"], row["activity__kind"]),
+            "date": row["activity__ends_at"],
+            "community": row["activity__community__name"],
+            "participants": row["participants"],
+            "points": row["points"] or 0,
+            "carbon_g": row["participants"] * row["activity__co2e_grams"],
+            "kg": round(row["participants"] * row["activity__co2e_grams"] / 1000, 1),
+            "source": row["activity__co2e_source"],
+        }
+        for row in rows
+    ]

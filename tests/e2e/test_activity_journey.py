@@ -2,6 +2,7 @@
 staff approve it, two members check in with the rotating code, the organiser confirms the
 attendance after the end, and each member gets the green points once."""
 
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from django.utils import timezone
 
 from activities.models import Activity
 from points.models import Account, LedgerTransaction, Member
+from reports.periods import parse_month
+from reports.services.green import green_report_render
 
 pytestmark = pytest.mark.postgres
 
@@ -104,3 +107,14 @@ def test_recycling_day_created_approved_attended_and_confirmed(
 
     assert {name: green(name) - before[name] for name in before} == {"demo": 30, "xiaoming": 30}
     assert LedgerTransaction.objects.filter(kind="green_activity").count() == 2
+
+    # The member's monthly green PDF names the activity with its points and CO₂e.
+    month = timezone.localtime(Activity.objects.get(pk=activity.pk).confirmed_at).strftime("%Y-%m")
+    pdf, figures = green_report_render(
+        member=Member.objects.get(user__username="demo"), period=parse_month(month)
+    )
+    assert (figures.activity_points, figures.activity_kg) == (30, 0.8)
+    path = Path(output_path) / "green.pdf"
+    path.write_bytes(pdf)
+    text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, check=True).stdout
+    assert "校园节能周" in text.decode()
