@@ -47,7 +47,7 @@ def seed_demo(context: dict) -> None:
             ends_at=ends,
             points=20,
             co2e_grams=1500,
-            co2e_source="约 1 kg 废纸回收，按 1.5 kg CO₂e/kg 估算",
+            co2e_source="约 1 千克废纸回收，按每千克减排 1.5 千克二氧化碳当量估算",
             capacity=300,
             status=Activity.Status.APPROVED,
             approved_points=20,

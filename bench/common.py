@@ -17,24 +17,39 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/postgres"
 
 
 def server_base() -> str:
-    """The PostgreSQL server to benchmark against, as a URL naming no database."""
+    """The PostgreSQL server to benchmark against, as a URL naming its `postgres` database:
+    BENCH_DATABASE_URL's or DATABASE_URL's, else the embedded server of this checkout."""
     url = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("DATABASE_URL") or ""
     if not url.startswith(("postgres://", "postgresql://")):
-        url = DEFAULT_SERVER
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+        from config.embedded_db import database_url
+
+        url = database_url("postgres")
+    return server_url("postgres", url)
 
 
-def server_url(database: str) -> str:
-    return f"{server_base()}/{database}"
+def server_url(database: str, base: str | None = None) -> str:
+    """`base` (the benchmarked server) naming `database`; a socket directory (`?host=`) is kept."""
+    parts = urlsplit(base or server_base())
+    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, ""))
+
+
+def client_program(name: str) -> str:
+    """pgbench or psql of the server's own version: the embedded wheel's for the embedded
+    server (its socket is under var/), else the one on PATH."""
+    from config.embedded_db import VAR_DIR, bin_path
+
+    query = parse_qs(urlsplit(server_base()).query)
+    host = (query.get("host") or [""])[0]
+    if host.startswith("/") and Path(host).resolve().is_relative_to(VAR_DIR.resolve()):
+        return str(bin_path(name))
+    return name
 
 
 def admin(sql: str) -> None:

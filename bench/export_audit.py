@@ -106,8 +106,9 @@ def fill(rows: int) -> None:
             UNION ALL
             SELECT t.id, a.id, -(10 + t.id % 90) FROM points_ledgertransaction t
             JOIN points_account a ON a.kind = 'issuance' AND a.merchant_id = t.merchant_id;
-            INSERT INTO points_ledgerseal (transaction_id, prev_hash, hash, sealed_at)
-            SELECT id, '', md5(id::text) || md5(id::text || 'x'), now()
+            INSERT INTO points_ledgerseal (transaction_id, prev_hash, hash, seal_version,
+                                           sealed_at)
+            SELECT id, '', md5(id::text) || md5(id::text || 'x'), 2, now()
             FROM points_ledgertransaction ORDER BY id;
             ANALYZE;
             """
@@ -125,18 +126,12 @@ def run_ours(filters) -> tuple[float, int, int]:
 
 def run_copy(filters) -> tuple[float, int]:
     import psycopg
-    from django.db import connection
 
+    from config.db import libpq_params
     from reports.audit import audit_rows_sql
 
     sql, params = audit_rows_sql(filters)
-    settings = connection.settings_dict
-    with psycopg.connect(
-        dbname=settings["NAME"],
-        user=settings["USER"],
-        host=settings["HOST"],
-        port=settings["PORT"] or 5432,
-    ) as conn:
+    with psycopg.connect(**libpq_params()) as conn:
         inline = psycopg.ClientCursor(conn).mogrify(sql, params)
         size = 0
         started = time.perf_counter()

@@ -5,12 +5,20 @@
 * `earn_service_1`, `earn_service_4`: purchases/s through `purchase_record` (3 lines each,
   pre-created members who have bought before) from 1 or 4 client *processes*, each with its
   own connection, against `pgbench -b tpcb-like -c N -j N` on the same server and database.
+* `earn_ceiling_1`, `earn_ceiling_4`: the captured purchase statement (`bench.profile_statement`)
+  executed with no Python around it, from 1 or 4 processes with plain psycopg connections,
+  against the same tpcb-like runs: the most `earn_service_N` could reach. Measured
+  interleaved with `earn_service_N` when both run, which then also reports its ratio to it.
 * `earn_http_4`: purchases/s through `POST /api/v1/purchases` served by gunicorn (4 sync
   workers), 4 connections from an asyncio (aiohttp) client, against `GET /bench/ping` (a
   trivial JSON view, bench URL conf only) on the same server.
 * `redeem_contended`: redemptions/s, 8 processes on one reward, against `earn_service` at 8
   processes; then an overdraft probe (8 processes racing to overspend 8 members) that must
   leave no balance below zero and exactly the affordable redemptions.
+* `exchange_day`: 8 processes of members redeeming at once on an exchange day (a monthly
+  schedule for today) from a catalog of one limited reward (stock 500, 25 quick, asked for
+  by 4x as many members) and three unlimited ones: redemptions/s against `earn_service` at 8
+  processes, p50/p99 latency per attempt; 0 oversold and 0 overdrafts required.
 * `dashboard_page`: requests/s for `/` of a member with 2,000 movements, against a view
   rendering the base layout, both logged in, same server and client as `earn_http_4`.
 * `green_pdf`: green reports/s (`green_report_render`) against WeasyPrint rendering a one-line
@@ -43,10 +51,12 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402
     Result,
+    client_program,
     create_schema_database,
     drop_database,
     load_average,
     log,
+    median,
     migrate_schema,
     repeat,
     server_url,
@@ -54,20 +64,28 @@ from bench.common import (  # noqa: E402
 
 BENCHMARKS = (
     "earn_service_1",
+    "earn_ceiling_1",
     "earn_service_4",
+    "earn_ceiling_4",
     "earn_http_4",
     "redeem_contended",
+    "exchange_day",
     "dashboard_page",
     "green_pdf",
 )
 TARGETS = {
     "earn_service_1": 0.50,
+    "earn_ceiling_1": None,
     "earn_service_4": 0.40,
+    "earn_ceiling_4": None,
     "earn_http_4": 0.35,
     "redeem_contended": None,
+    "exchange_day": None,
     "dashboard_page": 0.50,
     "green_pdf": 0.10,
 }
+# earn_service_N over earn_ceiling_N (issue #22): reported beside the tpcb-like ratio.
+CEILING_TARGET = 0.85
 DASHBOARD_MOVEMENTS = 2000
 REDEEM_PRICE = 100
 PROBE_AFFORDABLE = 5  # each probe member can pay for exactly this many redemptions
@@ -79,6 +97,8 @@ class Scale:
         self.seconds = 0.4 if quick else 10.0  # one repetition
         self.members = 2_000 if quick else 20_000
         self.pgbench_scale = 10
+        # exchange_day: the limited reward's stock; 4x as many members ask for it
+        self.exchange_stock = 25 if quick else 500
 
 
 # --- Setup ---------------------------------------------------------------------------------
@@ -246,6 +266,31 @@ def earn_work(payload: dict, index: int, start_at: float, stop_at: float) -> int
     return done
 
 
+def ceiling_work(payload: dict, index: int, start_at: float, stop_at: float) -> int:
+    """Execute the captured purchase statements (set before the pool forked) on a plain
+    psycopg connection of this process, a fresh receipt number each time, until `stop_at`."""
+    import psycopg
+
+    from bench.profile_statement import RECEIPT
+
+    conn = _process_cache.get("ceiling_connection")
+    if conn is None:
+        conn = psycopg.connect(server_url(payload["db"]), autocommit=True, prepare_threshold=0)
+        _process_cache["ceiling_connection"] = conn
+    statements = _process_cache["ceiling_statements"]
+    rng = random.Random(f"{payload['run']}:{index}")
+    _wait_until(start_at)
+    done = 0
+    while time.time() < stop_at:
+        sql, params = rng.choice(statements)
+        receipt = f"C{payload['run']}-{index}-{done}"
+        fresh = [p.replace(RECEIPT, receipt) if isinstance(p, str) else p for p in params]
+        if conn.execute(sql, fresh).fetchone()[1] is None:
+            raise RuntimeError("the purchase statement wrote nothing: the ceiling would be void")
+        done += 1
+    return done
+
+
 def redeem_work(payload: dict, index: int, start_at: float, stop_at: float) -> int:
     """Redeem one unit of the one reward for random funded members until `stop_at`."""
     from points.models import Member
@@ -318,7 +363,7 @@ def fund(member_nos: list[str], points: int) -> None:
 
 def pgbench_init(db: str, scale: int) -> None:
     subprocess.run(
-        ["pgbench", "-i", "-q", "-s", str(scale), server_url(db)],
+        [client_program("pgbench"), "-i", "-q", "-s", str(scale), server_url(db)],
         check=True,
         capture_output=True,
     )
@@ -334,7 +379,7 @@ def pgbench_tps(db: str, clients: int, seconds: float, expected_tps: float | Non
         length = ["-T", str(max(1, round(seconds)))]
     out = subprocess.run(
         [
-            "pgbench",
+            client_program("pgbench"),
             "-b",
             "tpcb-like",
             "-n",
@@ -408,9 +453,10 @@ class Server:
             self.process.wait()
 
 
-def http_rate(make_request, seconds: float, connections: int = 4) -> float:
+def http_rate(make_request, seconds: float, connections: int = 4, latencies=None) -> float:
     """Requests/s that succeed, `connections` concurrent loops of `make_request(n)` ->
-    (method, url, headers, body, expected status)."""
+    (method, url, headers, body, expected status). Each request's seconds are appended to
+    `latencies` when given."""
     import aiohttp
 
     async def run() -> int:
@@ -423,10 +469,13 @@ def http_rate(make_request, seconds: float, connections: int = 4) -> float:
                 done = 0
                 while time.monotonic() < stop_at:
                     method, url, headers, body, expected = make_request(next(counter))
+                    began = time.perf_counter()
                     async with session.request(method, url, headers=headers, data=body) as resp:
                         await resp.read()
                         if resp.status != expected:
                             raise RuntimeError(f"{url}: HTTP {resp.status}, expected {expected}")
+                    if latencies is not None:
+                        latencies.append(time.perf_counter() - began)
                     done += 1
                 return done
 
@@ -438,7 +487,27 @@ def http_rate(make_request, seconds: float, connections: int = 4) -> float:
 # --- The benchmarks ------------------------------------------------------------------------
 
 
-def earn_service(data: dict, db: str, scale: Scale, processes: int) -> Result:
+def interleaved(measures: dict, repetitions: int = 3) -> tuple[dict, dict]:
+    """Like `bench.common.repeat` for any number of sides: one uncounted warm-up of each,
+    then every side in turn, `repetitions` times; the median of each side and every run."""
+    for measure in measures.values():
+        measure()
+    runs: dict = {name: [] for name in measures}
+    for _ in range(repetitions):
+        for name, measure in measures.items():
+            runs[name].append(measure())
+    medians = {name: median(values) for name, values in runs.items()}
+    return medians, {name: [round(x, 2) for x in values] for name, values in runs.items()}
+
+
+def earn_service(data: dict, db: str, scale: Scale, processes: int, wanted) -> list[Result]:
+    """`earn_service_N` and/or `earn_ceiling_N`, interleaved with the same tpcb-like runs."""
+    service = f"earn_service_{processes}" in wanted
+    ceiling = f"earn_ceiling_{processes}" in wanted
+    if ceiling and "ceiling_statements" not in _process_cache:
+        from bench.profile_statement import capture
+
+        _process_cache["ceiling_statements"] = capture(data)  # inherited by the forked pool
     clients = ProcessClients(processes)
     runs = iter(range(1000))
     last_tps: list[float] = []
@@ -447,25 +516,61 @@ def earn_service(data: dict, db: str, scale: Scale, processes: int) -> Result:
         last_tps.append(pgbench_tps(db, processes, scale.seconds, (last_tps or [None])[-1]))
         return last_tps[-1]
 
-    try:
-        ours, baseline, detail = repeat(
-            lambda: clients.rate(
-                earn_work,
-                scale.seconds,
-                {"member_nos": data["member_nos"], "run": f"s{processes}-{next(runs)}"},
-            ),
-            measure_pgbench,
+    measures = {}
+    if service:
+        measures["ours"] = lambda: clients.rate(
+            earn_work,
+            scale.seconds,
+            {"member_nos": data["member_nos"], "run": f"s{processes}-{next(runs)}"},
         )
+    measures["baseline"] = measure_pgbench
+    if ceiling:
+        measures["ceiling"] = lambda: clients.rate(
+            ceiling_work, scale.seconds, {"db": db, "run": f"c{processes}-{next(runs)}"}
+        )
+    try:
+        medians, detail = interleaved(measures)
     finally:
+        clients.pool.map(_close_ceiling_connection, range(processes))
         clients.close()
-    return Result(
-        name=f"earn_service_{processes}",
-        ours=ours,
-        baseline=baseline,
-        unit="purchases/s vs tpcb tps",
-        target=TARGETS[f"earn_service_{processes}"],
-        runs=detail,
-    )
+    results = []
+    if service:
+        notes = {}
+        if ceiling:
+            notes = {
+                "of_ceiling": round(medians["ours"] / medians["ceiling"], 3),
+                "ceiling_target": CEILING_TARGET,
+            }
+        results.append(
+            Result(
+                name=f"earn_service_{processes}",
+                ours=medians["ours"],
+                baseline=medians["baseline"],
+                unit="purchases/s vs tpcb tps",
+                target=TARGETS[f"earn_service_{processes}"],
+                runs=detail,
+                notes=notes,
+            )
+        )
+    if ceiling:
+        results.append(
+            Result(
+                name=f"earn_ceiling_{processes}",
+                ours=medians["ceiling"],
+                baseline=medians["baseline"],
+                unit="statement alone/s vs tpcb tps",
+                target=TARGETS[f"earn_ceiling_{processes}"],
+                runs=detail,
+                notes={"statements": "a repeat purchase, captured from purchase_record"},
+            )
+        )
+    return results
+
+
+def _close_ceiling_connection(_index: int) -> None:
+    conn = _process_cache.pop("ceiling_connection", None)
+    if conn is not None:
+        conn.close()
 
 
 def purchase_request_body(member_no: str, receipt_no: str) -> str:
@@ -484,8 +589,22 @@ def purchase_request_body(member_no: str, receipt_no: str) -> str:
     )
 
 
+def percentiles_ms(latencies: list[float]) -> dict:
+    """p50 and p99 of request latencies (seconds), in milliseconds."""
+    if not latencies:
+        return {}
+    ordered = sorted(latencies)
+    p99 = ordered[min(len(ordered) - 1, len(ordered) * 99 // 100)]
+    return {
+        "p50_ms": round(1000 * ordered[len(ordered) // 2], 1),
+        "p99_ms": round(1000 * p99, 1),
+        "requests_timed": len(ordered),
+    }
+
+
 def earn_http(data: dict, server: Server, scale: Scale) -> Result:
     run_ids = iter(range(1000))
+    timed: list[float] = []
     members = data["member_nos"]
     auth = {"Authorization": f"Bearer {data['terminal_key']}", "Content-Type": "application/json"}
 
@@ -498,7 +617,8 @@ def earn_http(data: dict, server: Server, scale: Scale) -> Result:
             headers = dict(auth, **{"Idempotency-Key": f"H{run}-{n}"})
             return "POST", f"{server.base}/api/v1/purchases", headers, body, 201
 
-        return http_rate(request, scale.seconds)
+        # the warm-up (run 0) is not timed
+        return http_rate(request, scale.seconds, latencies=timed if run else None)
 
     def measure_baseline() -> float:
         return http_rate(
@@ -513,6 +633,7 @@ def earn_http(data: dict, server: Server, scale: Scale) -> Result:
         unit="requests/s",
         target=TARGETS["earn_http_4"],
         runs=detail,
+        notes=percentiles_ms(timed),
     )
 
 
@@ -546,8 +667,18 @@ def login_cookie(server: Server, username: str) -> dict:
 
 def dashboard_page(data: dict, server: Server, scale: Scale) -> Result:
     headers = login_cookie(server, data["dashboard_username"])
+    timed: list[list[float]] = []
+
+    def measure_ours() -> float:
+        timed.append([])
+        return http_rate(
+            lambda n: ("GET", f"{server.base}/", headers, None, 200),
+            scale.seconds,
+            latencies=timed[-1],
+        )
+
     ours, baseline, detail = repeat(
-        lambda: http_rate(lambda n: ("GET", f"{server.base}/", headers, None, 200), scale.seconds),
+        measure_ours,
         lambda: http_rate(
             lambda n: ("GET", f"{server.base}/bench/layout", headers, None, 200), scale.seconds
         ),
@@ -559,7 +690,10 @@ def dashboard_page(data: dict, server: Server, scale: Scale) -> Result:
         unit="requests/s",
         target=TARGETS["dashboard_page"],
         runs=detail,
-        notes={"movements": DASHBOARD_MOVEMENTS},
+        notes={
+            "movements": DASHBOARD_MOVEMENTS,
+            **percentiles_ms([lat for run in timed[1:] for lat in run]),  # not the warm-up
+        },
     )
 
 
@@ -634,6 +768,149 @@ def redeem_contended(data: dict, db: str, scale: Scale) -> Result:
     )
 
 
+EXCHANGE_PRICE = 100
+
+
+def exchange_work(payload: dict, index: int, start_at: float, _stop_at: float) -> dict:
+    """This process's share of an exchange day's attempts: (member_no, reward id) pairs, one
+    unit each. Returns what went through, what was out of stock, each attempt's latency."""
+    from points.models import Member
+    from redemption.models import Reward
+    from redemption.services.errors import OutOfStock
+    from redemption.services.redemptions import reward_redeem
+
+    key = ("exchange", tuple(payload["reward_ids"]))
+    if key not in _process_cache:
+        members = Member.objects.filter(member_no__in=payload["member_nos"])
+        _process_cache[key] = (
+            {member.member_no: member for member in members},
+            {reward.pk: reward for reward in Reward.objects.filter(pk__in=payload["reward_ids"])},
+        )
+    members, rewards = _process_cache[key]
+    _wait_until(start_at)
+    ok = out_of_stock = 0
+    latencies = []
+    for n, (member_no, reward_id) in enumerate(payload["attempts"][index]):
+        began = time.perf_counter()
+        try:
+            reward_redeem(
+                member=members[member_no],
+                reward=rewards[reward_id],
+                quantity=1,
+                idempotency_key=f"X{payload['run']}-{index}-{n}",
+            )
+            ok += 1
+        except OutOfStock:
+            out_of_stock += 1
+        latencies.append(time.perf_counter() - began)
+    return {"ok": ok, "out_of_stock": out_of_stock, "latencies": latencies, "at": time.time()}
+
+
+def exchange_day(data: dict, db: str, scale: Scale) -> Result:
+    """8 processes, an exchange day's rush: 4x as many members as units ask for the limited
+    reward (each once), as many attempts again go to three unlimited rewards; redemptions/s
+    against earns/s at 8 processes; 0 oversold and 0 overdrafts required."""
+    from django.utils import timezone
+
+    from points.models import Account
+    from redemption.models import PriceSchedule, Redemption, Reward
+
+    stock = scale.exchange_stock
+    fans = data["member_nos"][300 : 300 + 4 * stock]
+    fund(fans, 10_000_000)
+    merchant_id = Reward.objects.get(pk=data["reward_id"]).merchant_id
+    limited = Reward.objects.create(
+        merchant_id=merchant_id,
+        title="Exchange-day limited",
+        points_price=EXCHANGE_PRICE,
+        face_value_fen=EXCHANGE_PRICE * 10,
+        stock=stock,
+    )
+    unlimited = [
+        Reward.objects.create(
+            merchant_id=merchant_id,
+            title=f"Exchange-day unlimited {n}",
+            points_price=EXCHANGE_PRICE * (n + 1),
+            face_value_fen=EXCHANGE_PRICE * (n + 1) * 10,
+            stock=None,
+        )
+        for n in range(3)
+    ]
+    schedule = PriceSchedule.objects.create(
+        merchant_id=merchant_id,
+        name="积分兑换日",
+        kind=PriceSchedule.Kind.EXCHANGE_DAY,
+        percent_off=20,
+        day_of_month=timezone.localdate().day,
+    )
+    reward_ids = [limited.pk, *(reward.pk for reward in unlimited)]
+    clients = ProcessClients(8)
+    runs = iter(range(1000))
+    latencies: list[float] = []
+    checks = {"oversold": 0, "unsold": 0, "attempts": 0}
+
+    def measure_ours() -> float:
+        run = next(runs)
+        Reward.objects.filter(pk=limited.pk).update(stock=stock)
+        rng = random.Random(run)
+        attempts = [(member_no, limited.pk) for member_no in fans]
+        attempts += [(rng.choice(fans), rng.choice(unlimited).pk) for _ in fans]
+        rng.shuffle(attempts)
+        shares = [attempts[i::8] for i in range(8)]
+        payload = {"member_nos": fans, "reward_ids": reward_ids, "attempts": shares, "run": run}
+        start_at = time.time() + 0.1
+        outcomes = clients.pool.starmap(
+            exchange_work, [(payload, i, start_at, 0) for i in range(8)]
+        )
+        elapsed = max(outcome["at"] for outcome in outcomes) - start_at
+        taken = Redemption.objects.filter(
+            reward=limited, idempotency_key__startswith=f"X{run}-"
+        ).count()
+        left = Reward.objects.get(pk=limited.pk).stock
+        checks["oversold"] += max(0, taken - stock) + abs(stock - taken - left)
+        checks["unsold"] += left
+        if run:  # the warm-up is not counted
+            latencies.extend(lat for outcome in outcomes for lat in outcome["latencies"])
+            checks["attempts"] += len(attempts)
+        return sum(outcome["ok"] for outcome in outcomes) / elapsed
+
+    try:
+        ours, baseline, detail = repeat(
+            measure_ours,
+            lambda: clients.rate(
+                earn_work,
+                scale.seconds,
+                {"member_nos": data["member_nos"], "run": f"x8-{next(runs)}"},
+            ),
+        )
+    finally:
+        clients.close()
+    negative = Account.objects.filter(member__member_no__in=fans, balance__lt=0).count()
+    discounted = Redemption.objects.filter(reward_id__in=reward_ids, schedule=schedule).count()
+    total = Redemption.objects.filter(reward_id__in=reward_ids).count()
+    latencies.sort()
+    notes = {
+        "oversold": checks["oversold"],
+        "overdrafts": negative,
+        "units_left_unsold": checks["unsold"],
+        "p50_ms": round(1000 * latencies[len(latencies) // 2], 1),
+        "p99_ms": round(1000 * latencies[min(len(latencies) - 1, len(latencies) * 99 // 100)], 1),
+        "limited_stock": stock,
+        "attempts_per_repetition": 8 * stock,
+        "at_exchange_day_price": f"{discounted} of {total}",
+    }
+    return Result(
+        name="exchange_day",
+        ours=ours,
+        baseline=baseline,
+        unit="redemptions/s vs earns/s (8 procs)",
+        target=None,
+        runs=detail,
+        notes=notes,
+        passed=checks["oversold"] == 0 and negative == 0 and discounted == total,
+    )
+
+
 def green_pdf(data: dict, scale: Scale) -> Result:
     from points.models import Member
     from reports.periods import previous_month
@@ -674,15 +951,20 @@ def measure(*, quick: bool, only: list[str]) -> list[Result]:
     server = None
     try:
         data = setup(db, scale)
-        if {"earn_service_1", "earn_service_4"} & set(wanted):
+        earn_rows = {"earn_service_1", "earn_service_4", "earn_ceiling_1", "earn_ceiling_4"}
+        if earn_rows & set(wanted):
             pgbench_init(db, scale.pgbench_scale)
         for processes in (1, 4):
-            if f"earn_service_{processes}" in wanted:
-                results.append(earn_service(data, db, scale, processes))
-                log(f"{results[-1].name}: ratio {results[-1].ratio} (load {load_average()})")
+            if {f"earn_service_{processes}", f"earn_ceiling_{processes}"} & set(wanted):
+                for result in earn_service(data, db, scale, processes, wanted):
+                    results.append(result)
+                    log(f"{result.name}: ratio {result.ratio} (load {load_average()})")
         if "redeem_contended" in wanted:
             results.append(redeem_contended(data, db, scale))
             log(f"redeem_contended: ratio {results[-1].ratio} (load {load_average()})")
+        if "exchange_day" in wanted:
+            results.append(exchange_day(data, db, scale))
+            log(f"exchange_day: ratio {results[-1].ratio} (load {load_average()})")
         if {"earn_http_4", "dashboard_page"} & set(wanted):
             _close_connections()
             server = Server(db)

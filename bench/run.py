@@ -39,9 +39,12 @@ from bench.common import (  # noqa: E402
 # name -> (group, full size, quick size). A group is one child process.
 SIZES = {
     "earn_service_1": ("online", "10 s per repetition", "0.4 s per repetition"),
+    "earn_ceiling_1": ("online", "10 s per repetition", "0.4 s per repetition"),
     "earn_service_4": ("online", "10 s per repetition", "0.4 s per repetition"),
+    "earn_ceiling_4": ("online", "10 s per repetition", "0.4 s per repetition"),
     "earn_http_4": ("online", "10 s per repetition", "0.4 s per repetition"),
     "redeem_contended": ("online", "10 s per repetition", "0.4 s per repetition"),
+    "exchange_day": ("online", "stock 500, 4,000 attempts", "stock 25, 200 attempts"),
     "import_purchases": (
         "import_purchases",
         {"rows": 1_000_000, "members": 50_000},
@@ -134,8 +137,18 @@ def table(rows: list[dict]) -> str:
             continue
         target = "report" if row["target"] is None else f">= {row['target']:.2f}"
         verdict = "pass" if row["passed"] else "FAIL"
+        notes = row.get("notes", {})
         if row["name"] == "redeem_contended":
-            verdict += f" (overdrafts: {row['notes'].get('overdrafts')})"
+            verdict += f" (overdrafts: {notes.get('overdrafts')})"
+        if row["name"] == "exchange_day":
+            verdict += (
+                f" (oversold: {notes.get('oversold')}, overdrafts: {notes.get('overdrafts')}, "
+                f"p99 {notes.get('p99_ms')} ms)"
+            )
+        if "of_ceiling" in notes:
+            verdict += f" ({notes['of_ceiling']:.3f} of ceiling, >= {notes['ceiling_target']})"
+        if "p99_ms" in notes and row["name"] != "exchange_day":
+            verdict += f" (p50 {notes['p50_ms']} ms, p99 {notes['p99_ms']} ms)"
         if row["name"] == "export_audit":
             verdict += f" (RSS {row['notes']['peak_rss_mb']:.0f} MB <= 200)"
         lines.append(

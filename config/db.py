@@ -10,8 +10,14 @@ that can show slightly stale figures reads from it — never the write path, nev
 that decides a balance.
 """
 
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from urllib.parse import quote
+
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS
+from django.db import DEFAULT_DB_ALIAS, connections
 
 REPLICA_DB_ALIAS = "replica"
 # Apps whose own models are read from the replica when one is configured.
@@ -52,3 +58,53 @@ class ReportingReplicaRouter:
         if db == REPLICA_DB_ALIAS:
             return False
         return None
+
+
+# --- Our own connections beside Django's -------------------------------------------------
+# Code that opens a connection of its own (pg_dump, psql, pgbench, a second psycopg
+# connection in a test) must reach the server Django reaches. `settings_dict["HOST"]` is
+# empty for the embedded server, whose socket directory is in OPTIONS: these helpers go
+# through Django's get_connection_params(), which merges both.
+_LIBPQ_KEYS = ("host", "port", "user", "password", "dbname")
+
+
+def libpq_params(alias: str = DEFAULT_DB_ALIAS, **overrides: str) -> dict[str, str]:
+    """host, port, user, password and dbname of a Django alias, as psycopg.connect() takes them."""
+    params = connections[alias].get_connection_params()
+    found = {key: str(params[key]) for key in _LIBPQ_KEYS if params.get(key) not in (None, "")}
+    return {**found, **overrides}
+
+
+def libpq_env(alias: str = DEFAULT_DB_ALIAS, **overrides: str) -> dict[str, str]:
+    """The same as PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, for client programs."""
+    return {
+        f"PG{key.upper()}" if key != "dbname" else "PGDATABASE": value
+        for key, value in libpq_params(alias, **overrides).items()
+    }
+
+
+def database_url(alias: str = DEFAULT_DB_ALIAS, **overrides: str) -> str:
+    """A DATABASE_URL reaching the same server (and database, unless `dbname` is given)."""
+    params = libpq_params(alias, **overrides)
+    user = quote(params.get("user", "postgres"), safe="")
+    password = f":{quote(params['password'], safe='')}" if params.get("password") else ""
+    host = params.get("host", "127.0.0.1")
+    name = quote(params.get("dbname", ""), safe="")
+    if host.startswith("/"):  # a Unix socket directory, e.g. the embedded server's
+        port = f"&port={params['port']}" if params.get("port") else ""
+        return f"postgres://{user}{password}@/{name}?host={quote(host, safe='/')}{port}"
+    return f"postgres://{user}{password}@{host}:{params.get('port', '5432')}/{name}"
+
+
+def client_program(name: str, alias: str = DEFAULT_DB_ALIAS) -> str:
+    """pg_dump, psql, pgbench...: the embedded server's own when the alias is that server
+    (its version may be newer than the system's), else the one on PATH."""
+    from config.embedded_db import VAR_DIR
+
+    host = libpq_params(alias).get("host", "")
+    # The embedded server's socket is in var/pg/ (or var/run/ when that path is too long).
+    if host.startswith("/") and Path(host).resolve().is_relative_to(VAR_DIR.resolve()):
+        from config.embedded_db import bin_path
+
+        return str(bin_path(name))
+    return shutil.which(name) or name

@@ -6,7 +6,7 @@ or redirect (SECURE_SSL_REDIRECT). This middleware goes first in production and 
 probe straight to the health view, which checks the database and says nothing else.
 """
 
-from points.views import healthz
+from config.views import healthz
 
 HEALTH_PATH = "/healthz"
 

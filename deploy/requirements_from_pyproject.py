@@ -1,7 +1,7 @@
-"""Print pyproject.toml's runtime dependencies, one per line, for `pip install -r`.
+"""Print pyproject.toml's runtime dependencies, one per line.
 
-The image installs exactly these (no dev extras), so it cannot drift from pyproject.toml;
-tests/deploy/test_dockerfile.py checks that the Dockerfile installs through this script.
+The image installs requirements.lock (`make lock` compiles it from these, with hashes);
+tests/deploy/test_dockerfile.py checks that the lock pins every one of them and no dev one.
 """
 
 import sys

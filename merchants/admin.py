@@ -3,11 +3,22 @@
 
 from django.apps import apps
 from django.contrib import admin, messages
-from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from .admin_scoping import MerchantScopedAdmin
-from .models import Campaign, Category, Merchant, MerchantMembership, Product, Store, Terminal
+from .models import (
+    Campaign,
+    Category,
+    Merchant,
+    MerchantMembership,
+    Product,
+    Store,
+    Terminal,
+    TerminalKeyEvent,
+)
 
 
 def _purchase_lines():
@@ -38,7 +49,7 @@ class MerchantMembershipAdmin(MerchantScopedAdmin):
 
 @admin.register(Store)
 class StoreAdmin(MerchantScopedAdmin):
-    list_display = ("name", "merchant", "code", "address", "active")
+    list_display = ("name", "merchant", "code", "address", "opening_hours", "active")
     list_filter = ("active", "merchant")
     search_fields = ("name", "code", "address", "merchant__name")
     list_select_related = ("merchant",)
@@ -48,13 +59,17 @@ class StoreAdmin(MerchantScopedAdmin):
         return obj.purchases.exists()
 
 
+def _actor(request) -> str:
+    return f"user:{request.user.get_username()}"
+
+
 @admin.register(Terminal)
 class TerminalAdmin(MerchantScopedAdmin):
     list_display = ("name", "store", "key_hint", "active", "created_at", "revoked_at")
     list_filter = ("active", "store__merchant", "store")
     search_fields = ("name", "store__name")
-    readonly_fields = ("key_hint", "created_at", "revoked_at")
-    fields = ("store", "name", "active", "key_hint", "created_at", "revoked_at")
+    readonly_fields = ("key_hint", "created_at", "revoked_at", "key_history")
+    fields = ("store", "name", "active", "key_hint", "created_at", "revoked_at", "key_history")
     list_select_related = ("store__merchant",)
     autocomplete_fields = ("store",)
     actions = ["revoke", "rotate_key"]
@@ -63,14 +78,56 @@ class TerminalAdmin(MerchantScopedAdmin):
     def has_ledger_history(self, obj):
         return obj.purchases.exists()
 
+    @admin.display(description=_("Key history"))
+    def key_history(self, obj):
+        """Every key event of the terminal: what, by whom, when (newest first)."""
+        if obj is None or obj.pk is None:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    event.get_kind_display(),
+                    event.actor,
+                    event.key_hint,
+                    date_format(timezone.localtime(event.at), "Y-m-d H:i:s"),
+                )
+                for event in obj.key_events.all()
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            _("key event"),
+            _("done by"),
+            _("key starts with"),
+            _("time of event"),
+            rows,
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        if obj is not None and obj.is_revoked:
+            # Revoking is final: the form offers no way back (the database refuses one too).
+            return (*readonly, "store", "name", "active")
+        return readonly
+
     def save_model(self, request, obj, form, change):
         if change:
+            if obj.is_revoked:
+                obj.active = False
             return super().save_model(request, obj, form, change)
-        from merchants.services.terminals import terminal_rotate_key
-
-        obj.set_key(obj.new_key())  # placeholder hash, replaced at once by a key we can show
+        raw_key = obj.new_key()
+        obj.set_key(raw_key)
         super().save_model(request, obj, form, change)
-        self._show_key_once(request, obj, terminal_rotate_key(terminal=obj))
+        TerminalKeyEvent.objects.create(
+            terminal=obj,
+            kind=TerminalKeyEvent.Kind.CREATED,
+            actor=_actor(request),
+            key_hint=obj.key_hint,
+        )
+        self._show_key_once(request, obj, raw_key)
 
     def _show_key_once(self, request, terminal, raw_key):
         # The key is selectable text (select-all on click) and, with JavaScript, one button
@@ -96,17 +153,22 @@ class TerminalAdmin(MerchantScopedAdmin):
         from merchants.services.terminals import terminal_revoke
 
         for terminal in queryset:
-            terminal_revoke(terminal=terminal)
+            terminal_revoke(terminal=terminal, actor=_actor(request))
         messages.success(request, _("Revoked %(count)d terminals.") % {"count": queryset.count()})
 
     @admin.action(
         description=_("Issue a new key (the old one stops working)"), permissions=["change"]
     )
     def rotate_key(self, request, queryset):
-        from merchants.services.terminals import terminal_rotate_key
+        from merchants.services.terminals import TerminalRevoked, terminal_rotate_key
 
         for terminal in queryset:
-            self._show_key_once(request, terminal, terminal_rotate_key(terminal=terminal))
+            try:
+                raw_key = terminal_rotate_key(terminal=terminal, actor=_actor(request))
+            except TerminalRevoked as refused:
+                messages.error(request, refused.message)
+                continue
+            self._show_key_once(request, terminal, raw_key)
 
 
 @admin.register(Category)

@@ -20,6 +20,7 @@ from django.db.models import Model, QuerySet
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
+from merchants.admin_money import YuanAdminMixin
 from merchants.models import Merchant, MerchantMembership
 
 MERCHANT_STAFF = "Merchant staff"
@@ -95,7 +96,8 @@ def scope_queryset(queryset: QuerySet, user) -> QuerySet:
     path = merchant_path_for(queryset.model)
     if scope.merchant is None or path is None:
         return queryset.none()
-    return queryset.filter(**{path: scope.merchant})
+    # By primary key: `pk=<Merchant>` (the merchant's own row) is a TypeError in Django 5.
+    return queryset.filter(**{path: scope.merchant.pk})
 
 
 def _reaches_merchant(model, lookup: str) -> bool:
@@ -162,7 +164,7 @@ class ScopedChoicesMixin:
         return scope_queryset(queryset, request.user)
 
 
-class MerchantScopedAdmin(ScopedChoicesMixin, admin.ModelAdmin):
+class MerchantScopedAdmin(YuanAdminMixin, ScopedChoicesMixin, admin.ModelAdmin):
     """A ModelAdmin whose rows, choices, filters and URLs are limited to the user's merchant.
 
     Set `keeps_ledger_history = True` (and override `has_ledger_history`) on models whose
@@ -255,7 +257,7 @@ class MerchantScopedAdmin(ScopedChoicesMixin, admin.ModelAdmin):
         return actions
 
 
-class ReadOnlyTabularInline(admin.TabularInline):
+class ReadOnlyTabularInline(YuanAdminMixin, admin.TabularInline):
     """An inline that shows its rows and never adds, edits or deletes them (ledger rows,
     price history, vouchers: each is written only by its service). Set `fields`."""
 

@@ -5,9 +5,20 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from merchants.models import Campaign, Category, Merchant, Product, Store, Terminal, hash_api_key
+from merchants.models import (
+    Campaign,
+    Category,
+    Merchant,
+    Product,
+    Store,
+    Terminal,
+    TerminalKeyEvent,
+    hash_api_key,
+)
 
 DEMO_POS_KEY = "jf_demo_pos_key_0001"  # demo data only: real keys are random, shown once
+
+DEMO_TERMINAL_NAME = "收银台 1"
 
 MERCHANTS = [("chenguang-demo", "晨光文具 Demo"), ("greenleaf-demo", "绿叶生活 Demo")]
 
@@ -23,12 +34,32 @@ def seed_demo(context: dict) -> None:
         merchant=chenguang, code="main", defaults={"name": "晨光文具 旗舰店"}
     )
     Store.objects.get_or_create(merchant=greenleaf, code="main", defaults={"name": "绿叶生活 本店"})
+    # Where members can spend and collect (/stores/): filled in only where still empty.
+    for merchant, address, hours in (
+        (chenguang, "上海市徐汇区漕溪北路 88 号 1 楼", "每天 09:00-21:00"),
+        (greenleaf, "上海市徐汇区天钥桥路 123 号", "每天 08:00-22:00"),
+    ):
+        Store.objects.filter(merchant=merchant, code="main", address="").update(address=address)
+        Store.objects.filter(merchant=merchant, code="main", opening_hours="").update(
+            opening_hours=hours
+        )
     terminal = Terminal.objects.filter(key_hash=hash_api_key(DEMO_POS_KEY)).first()
+    demo_key_in_use = terminal is not None
     if terminal is None:
-        terminal = Terminal(store=store, name="收银台 1")
+        terminal = Terminal.objects.filter(store=store, name=DEMO_TERMINAL_NAME).first()
+    if terminal is None:  # first seeding only: a rotated or revoked demo key stays gone
+        terminal = Terminal(store=store, name=DEMO_TERMINAL_NAME)
         terminal.set_key(DEMO_POS_KEY)
         terminal.save()
+        TerminalKeyEvent.objects.create(
+            terminal=terminal,
+            kind=TerminalKeyEvent.Kind.CREATED,
+            actor="seed_demo",
+            key_hint=terminal.key_hint,
+        )
+        demo_key_in_use = True
     context["terminal"] = terminal
+    context["demo_key_in_use"] = demo_key_in_use
     notebooks, _ = Category.objects.get_or_create(
         merchant=chenguang, slug="notebooks", defaults={"name": "笔记本"}
     )
@@ -81,4 +112,12 @@ def seed_demo(context: dict) -> None:
             active=True, starts_on=today - timedelta(days=30), ends_on=today + timedelta(days=60)
         )
     campaign.categories.add(notebooks)
-    context["messages"].append(f"Demo POS terminal key (merchant chenguang-demo): {DEMO_POS_KEY}")
+    if demo_key_in_use:
+        context["messages"].append(
+            f"Demo POS terminal key (merchant chenguang-demo): {DEMO_POS_KEY}"
+        )
+    else:
+        context["messages"].append(
+            "Demo POS terminal key was rotated or revoked: not re-created (issue a new key "
+            "in admin)."
+        )

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 MULTIPLIER_MIN = Decimal("0.00")
@@ -62,6 +63,12 @@ class Store(models.Model):
     name = models.CharField(_("name"), max_length=120)
     code = models.SlugField(_("code"), max_length=60)
     address = models.CharField(_("address"), max_length=255, blank=True)
+    opening_hours = models.CharField(
+        _("opening hours"),
+        max_length=120,
+        blank=True,
+        help_text=_("For example 09:00-21:00 daily."),
+    )
     active = models.BooleanField(_("active"), default=True)
 
     class Meta:
@@ -100,6 +107,13 @@ class Terminal(models.Model):
         ordering = ["store", "name"]
         verbose_name = _("terminal")
         verbose_name_plural = _("terminals")
+        constraints = [
+            # Revoking is final: a revoked terminal can never be switched back on.
+            models.CheckConstraint(
+                condition=models.Q(revoked_at__isnull=True) | models.Q(active=False),
+                name="terminal_revoked_stays_inactive",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.store} · {self.name}"
@@ -115,6 +129,39 @@ class Terminal(models.Model):
     def set_key(self, raw_key: str) -> None:
         self.key_hash = hash_api_key(raw_key)
         self.key_hint = raw_key[:8]
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class TerminalKeyEvent(models.Model):
+    """Every key event of a terminal (created, rotated, revoked): who and when."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", _("Key created")
+        ROTATED = "rotated", _("Key rotated")
+        REVOKED = "revoked", _("Key revoked")
+
+    terminal = models.ForeignKey(
+        # An unused terminal (no purchases) may be deleted, with its key history.
+        Terminal,
+        on_delete=models.CASCADE,
+        related_name="key_events",
+        verbose_name=_("terminal"),
+    )
+    kind = models.CharField(_("key event"), max_length=10, choices=Kind.choices)
+    actor = models.CharField(_("done by"), max_length=150)
+    key_hint = models.CharField(_("key starts with"), max_length=12, blank=True)
+    at = models.DateTimeField(_("time of event"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("terminal key event")
+        verbose_name_plural = _("terminal key events")
+
+    def __str__(self) -> str:
+        return f"{self.terminal} · {self.get_kind_display()} · {self.actor}"
 
 
 class Category(models.Model):

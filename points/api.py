@@ -7,16 +7,17 @@ answer and writes nothing twice; the same key with another body gets 409.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
+import math
+import time
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
-from django.core.cache.backends.redis import RedisCache
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.core.cache.backends.base import BaseCache
+from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -32,7 +33,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from merchants.models import Merchant, Store, Terminal, hash_api_key
 from points.card_code import card_code_split, card_code_valid_for
 from points.member_numbers import InvalidMemberNumber, member_no_check
-from points.models import Account, ApiIdempotencyRecord, Member, PointLot, SmsCode
+from points.models import Account, Member, PointLot, SmsCode
 from points.selectors import spendable_balance
 from points.serializers import (
     CodeSentSerializer,
@@ -43,6 +44,15 @@ from points.serializers import (
     PurchaseSerializer,
     RefundSerializer,
 )
+from points.services.errors import EarnError
+from points.services.idempotency import (
+    IdempotencyKeyInvalid,
+    IdempotencyKeyReused,
+    answer_record_once,
+    answer_stored,
+    idempotency_key_check,
+    request_hash_of,
+)
 from points.services.identity import (
     CodeRateLimited,
     IdentityError,
@@ -51,15 +61,16 @@ from points.services.identity import (
 )
 from points.services.members import InvalidMobile, mask_mobile, member_enrol, normalise_mobile
 from points.services.purchases import (
-    EarnError,
-    LineRequest,
+    PurchaseNotFound,
+    ReceiptAlreadyRecorded,
+    RefundExceedsPurchase,
     RefundLineRequest,
     UnknownStore,
     purchase_record,
     purchase_refund,
 )
-from points.services.retry import DatabaseBusy, call_with_db_retry
-from points.statements import fetch_joined, insert_row
+from points.services.retry import DatabaseBusy
+from points.statements import fetch_joined
 
 logger = logging.getLogger(__name__)
 
@@ -100,14 +111,34 @@ def _first_validation_error(detail, path: str = "") -> tuple[str | None, str]:
     return path or None, str(detail)
 
 
+# The HTTP status of each domain error (the services know nothing of HTTP); the most
+# specific class listed wins, a domain error not listed is a 400.
+ERROR_STATUS: dict[type[Exception], int] = {
+    EarnError: 400,
+    ReceiptAlreadyRecorded: 409,
+    PurchaseNotFound: 404,
+    RefundExceedsPurchase: 422,
+    IdempotencyKeyInvalid: 400,
+    IdempotencyKeyReused: 409,
+}
+# Errors about a header rather than a field of the body.
+_ERROR_FIELD = {IdempotencyKeyInvalid: IDEMPOTENCY_HEADER, IdempotencyKeyReused: IDEMPOTENCY_HEADER}
+
+
+def _domain_error_response(exc: Exception) -> Response:
+    status = next(ERROR_STATUS[cls] for cls in type(exc).__mro__ if cls in ERROR_STATUS)
+    field = getattr(exc, "field", None) or _ERROR_FIELD.get(type(exc))
+    return Response(error_body(exc.code, str(exc), field), status=status)
+
+
 def api_exception_handler(exc, context):
     """Turn every exception DRF sees into our error shape (never a 5xx for bad input)."""
     if isinstance(exc, ApiError):
         return Response(
             error_body(exc.error_code, str(exc.detail), exc.field), status=exc.status_code
         )
-    if isinstance(exc, EarnError):
-        return Response(error_body(exc.code, str(exc), exc.field), status=exc.status)
+    if isinstance(exc, tuple(ERROR_STATUS)):
+        return _domain_error_response(exc)
     if isinstance(exc, exceptions.ValidationError):
         field, message = _first_validation_error(exc.detail)
         return Response(error_body("invalid", message, field), status=400)
@@ -156,14 +187,14 @@ def api_exception_handler(exc, context):
 
 
 def _active_terminal(key_hash: str) -> Terminal | None:
-    """The active terminal of an active merchant with this key hash, with its store and
-    merchant: on every POS request, so one prepared statement."""
+    """The terminal with this key hash, with its store and merchant: on every POS request,
+    so one prepared statement. Whether all three are active is the caller's check."""
     found = fetch_joined(
         ((Terminal, "terminal"), (Store, "store"), (Merchant, "merchant")),
         f"FROM {Terminal._meta.db_table} terminal "
         f"JOIN {Store._meta.db_table} store ON store.id = terminal.store_id "
         f"JOIN {Merchant._meta.db_table} merchant ON merchant.id = store.merchant_id "
-        "WHERE terminal.key_hash = %s::varchar AND terminal.active AND merchant.active",
+        "WHERE terminal.key_hash = %s::varchar",
         [key_hash],
     )
     if found is None:
@@ -190,34 +221,28 @@ class TerminalKeyAuthentication(BaseAuthentication):
         # Looked up by hash; compared again in constant time, so no byte-by-byte timing leaks.
         if terminal is None or not hmac.compare_digest(terminal.key_hash, key_hash):
             raise exceptions.AuthenticationFailed()
+        if not (terminal.active and terminal.store.active and terminal.store.merchant.active):
+            raise ApiError(
+                "terminal_inactive",
+                "This terminal, its store or its merchant is not active; nothing was recorded.",
+                status_code=403,
+            )
         return (None, terminal)
 
     def authenticate_header(self, request):
         return 'Bearer realm="jifen"'
 
 
-# One window of `duration` seconds per terminal, opened by its first request: the count goes
-# up and is read in one atomic step, in one round trip to Redis.
-_COUNT_IN_WINDOW = """
-local count = redis.call('INCR', KEYS[1])
-local ttl = redis.call('TTL', KEYS[1])
-if ttl < 0 then
-    redis.call('EXPIRE', KEYS[1], ARGV[1])
-    ttl = tonumber(ARGV[1])
-end
-return {count, ttl}
-"""
-
-
 class TerminalRateThrottle(SimpleRateThrottle):
     """`POS_THROTTLE_RATE` requests per terminal.
 
-    On Redis, a counter per terminal and fixed window (one script call: atomic across
-    workers and one round trip, where DRF's read-modify-write of a list of timestamps takes
-    two and may lose a concurrent request's count); like any fixed window it lets up to
-    twice the rate through across a window's end. Its key is not DRF's, so workers of the
-    previous release (DRF's list under DRF's key) and of this one do not trip each other up
-    during a rolling deploy. Other caches (the local-memory default) use DRF's history.
+    A counter per terminal and fixed window of the clock, through the cache's public API
+    (`incr`, then `add` when the window's first request finds no counter): atomic across
+    workers on Redis, where DRF's read-modify-write of a list of timestamps may lose a
+    concurrent request's count. Like any fixed window it lets up to twice the rate through
+    across a window's end. Each window has its own key, which expires with it, so a counter
+    can never outlive its window; its key is not DRF's, so workers of an earlier release and
+    of this one do not trip each other up during a rolling deploy.
     """
 
     scope = "terminal"
@@ -227,16 +252,16 @@ class TerminalRateThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": getattr(terminal, "pk", "anon")}
 
     def allow_request(self, request, view):
+        if self.rate is None:
+            return True
         try:
             backend = caches[DEFAULT_CACHE_ALIAS]  # `self.cache` is a proxy to it
-            if self.rate is None or not isinstance(backend, RedisCache):
-                return super().allow_request(request, view)
-            key = backend.make_and_validate_key(f"window_{self.get_cache_key(request, view)}")
-            count, ttl = _count_in_window(backend, key, self.duration)
+            count, self.retry_after = count_in_window(
+                backend, self.get_cache_key(request, view), self.duration
+            )
         except Exception as error:  # noqa: BLE001 - the cache (Redis) is down: fail open
             logger.warning("Throttle cache unavailable, request allowed: %s", error)
             return True
-        self.retry_after = ttl
         return count <= self.num_requests
 
     def wait(self):
@@ -245,16 +270,22 @@ class TerminalRateThrottle(SimpleRateThrottle):
         return super().wait()
 
 
-def _count_in_window(cache: RedisCache, key: str, seconds: int) -> tuple[int, int]:
-    global _count_script
-    client = cache._cache.get_client(key, write=True)  # a client on the cache's pool
-    if _count_script is None:  # one per process: EVALSHA, loaded again if Redis forgot it
-        _count_script = client.register_script(_COUNT_IN_WINDOW)
-    count, ttl = _count_script(keys=[key], args=[int(seconds)], client=client)
-    return int(count), int(ttl)
-
-
-_count_script = None
+def count_in_window(
+    cache: BaseCache, ident: str, seconds: int, now: float | None = None
+) -> tuple[int, int]:
+    """Count one request of `ident` in the current `seconds`-long window of the clock; the
+    count so far (this one included) and the seconds until the window ends."""
+    now = time.time() if now is None else now
+    window = int(now // seconds)
+    key = f"window_{ident}_{window}"
+    try:
+        count = cache.incr(key)
+    except ValueError:  # the window's first request: open its counter
+        if cache.add(key, 1, timeout=seconds + 1):
+            count = 1
+        else:  # a concurrent first request opened it meanwhile
+            count = cache.incr(key)
+    return count, max(1, math.ceil((window + 1) * seconds - now))
 
 
 class PosView(APIView):
@@ -283,72 +314,24 @@ class PosView(APIView):
         return serializer.validated_data
 
     def idempotency_key(self) -> str:
-        key = self.request.headers.get(IDEMPOTENCY_HEADER, "")
-        if not key or len(key) > 200 or not key.isprintable():
-            raise ApiError(
-                "idempotency_key_required",
-                "Every POST needs an Idempotency-Key header (1-200 printable chars).",
-                field=IDEMPOTENCY_HEADER,
-            )
-        return key
+        """The request's Idempotency-Key, checked (`idempotency_key_check`)."""
+        return idempotency_key_check(self.request.headers.get(IDEMPOTENCY_HEADER, ""))
 
     def idempotent(self, handler):
-        """Run `handler` once per (terminal, Idempotency-Key) and remember its answer.
-
-        The answer is stored in the handler's own transaction, under a unique index. A
-        repeated key is not looked up first (retries are rare; a lookup on every request is
-        a round trip): its handler runs, finds its work done or the key taken, everything it
-        did is rolled back, and the stored answer is given (or 409 for another body).
-        """
-        key = self.idempotency_key()
-        request_hash = hashlib.sha256(self.request.body).hexdigest()
-
-        def record_once():
-            with transaction.atomic(durable=True):
-                status_code, body = handler()
-                insert_row(
-                    ApiIdempotencyRecord(
-                        terminal=self.terminal,
-                        key=key,
-                        request_hash=request_hash,
-                        status_code=status_code,
-                        response=body,
-                    )
-                )
-            return status_code, body
-
-        try:
-            # A deadlock or serialization failure is rerun; after the last try, 503.
-            status_code, body = call_with_db_retry(record_once)
-        except (IntegrityError, EarnError, ApiError):
-            # The key may be taken, by an earlier request or one that raced us (the unique
-            # index, or the receipt it recorded, stopped us): then answer as it did.
-            # Otherwise the refusal stands.
-            stored = self._replay(key, request_hash)
-            if stored is None:
-                raise
-            return stored
-        return Response(body, status=status_code)
-
-    def _replay(self, key, request_hash):
-        found = fetch_joined(
-            ((ApiIdempotencyRecord, "record"),),
-            f"FROM {ApiIdempotencyRecord._meta.db_table} record "
-            "WHERE record.terminal_id = %s::bigint AND record.key = %s::varchar",
-            [self.terminal.pk, key],
+        """Run `handler` once per (terminal, Idempotency-Key) and remember its answer
+        (`answer_record_once`): a retry gets the same answer, another body 409."""
+        answer = answer_record_once(
+            terminal=self.terminal,
+            key=self.request.headers.get(IDEMPOTENCY_HEADER, ""),
+            request_body=self.request.body,
+            work=handler,
+            # The receipt may have been recorded by an earlier request with this key, or
+            # one that raced it: then answer as it did. Otherwise the refusal stands.
+            replay_on=(EarnError, ApiError),
         )
-        if found is None:
-            return None
-        (record,) = found
-        if record.request_hash != request_hash:
-            raise ApiError(
-                "idempotency_key_reused",
-                "This Idempotency-Key was used with a different body.",
-                409,
-                field=IDEMPOTENCY_HEADER,
-            )
-        response = Response(record.response, status=record.status_code)
-        response["Idempotent-Replayed"] = "true"
+        response = Response(answer.body, status=answer.status_code)
+        if answer.replayed:
+            response["Idempotent-Replayed"] = "true"
         return response
 
 
@@ -441,16 +424,7 @@ class PurchaseView(PosView):
             occurred_at=data["occurred_at"],
             store=store,
             terminal=self.terminal,
-            lines=[
-                LineRequest(
-                    line_no=line["line_no"],
-                    quantity=line["quantity"],
-                    amount_fen=line["amount_fen"],
-                    sku=line.get("sku"),
-                    category=line.get("category"),
-                )
-                for line in data["lines"]
-            ],
+            lines=data["lines"],  # `LineRequest`s, checked by `purchase_check`
             actor=f"terminal:{self.terminal.pk}",
         )
         if purchase.replayed:
@@ -566,9 +540,13 @@ class MemberEnrolView(PosView):
             )
         except IdentityError as error:
             # A retry of a request that already succeeded finds its code used: answer again.
-            stored = self._replay(key, hashlib.sha256(request.body).hexdigest())
+            stored = answer_stored(
+                terminal=self.terminal, key=key, request_hash=request_hash_of(request.body)
+            )
             if stored is not None:
-                return stored
+                response = Response(stored.body, status=stored.status_code)
+                response["Idempotent-Replayed"] = "true"
+                return response
             raise ApiError(error.code, str(error), error.status, field="sms_code") from error
         return self.idempotent(lambda: self._enrol(mobile, client))
 

@@ -7,6 +7,14 @@ class PointsConfig(AppConfig):
     verbose_name = _("Points")
 
     def ready(self):
+        from points import checks  # noqa: F401 - registers the deploy checks
         from points.services.catalog import connect_signals
 
         connect_signals()
+
+        from points.signals import connect_signals as connect_language_signals
+
+        connect_language_signals()
+        # Register the tasks in every process (Celery's autodiscovery waits for a worker):
+        # services queue them by name, without importing this module.
+        import points.tasks  # noqa: F401

@@ -15,6 +15,11 @@ MAX_LENGTH = 16
 
 def card_code_for(member: Member) -> str:
     """What the card shows now."""
+    if not member.card_secret:  # a row inserted by raw SQL: give it its own secret once
+        Member.objects.filter(pk=member.pk, card_secret="").update(
+            card_secret=dynamic_code.secret_new()
+        )
+        member.card_secret = Member.objects.values_list("card_secret", flat=True).get(pk=member.pk)
     return member.member_no + dynamic_code.code_now(member.card_secret)
 
 

@@ -18,6 +18,7 @@ class DashboardSection:
     template: str
     context: Callable[[Member], dict]
     order: int = 100
+    placement: str = "main"  # "top": a banner above the member card
 
 
 _sections: dict[str, DashboardSection] = {}
@@ -27,8 +28,9 @@ def register_section(section: DashboardSection) -> None:
     _sections[section.name] = section
 
 
-def sections_for(member: Member) -> list[tuple[str, dict]]:
+def sections_for(member: Member, *, placement: str = "main") -> list[tuple[str, dict]]:
     return [
         (section.template, section.context(member))
         for section in sorted(_sections.values(), key=lambda s: (s.order, s.name))
+        if section.placement == placement
     ]

@@ -4,6 +4,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.utils.translation import gettext_lazy as _
 
 from points.models import LedgerTransaction
+from points.months import BadMonth, parse_month
 from points.services.identity import CODE_DIGITS
 from points.services.members import InvalidMobile, normalise_mobile
 
@@ -127,16 +128,29 @@ class ClaimCodeForm(CredentialsCodeForm):
 
 
 class HistoryFilterForm(forms.Form):
+    account = forms.ChoiceField(
+        label=_("Balance"),
+        required=False,
+        choices=[("standard", _("Points")), ("green", _("Green points"))],
+    )
     kind = forms.ChoiceField(
         label=_("Kind"),
         required=False,
         choices=[("", _("All kinds")), *LedgerTransaction.Kind.choices],
     )
-    month = forms.RegexField(
+    # type="month" takes neither placeholder nor maxlength (invalid markup); the one month
+    # parser (points.months) checks the value and says what is wrong in Chinese.
+    month = forms.CharField(
         label=_("Month"),
         required=False,
-        regex=r"^\d{4}-(0[1-9]|1[0-2])$",
-        max_length=7,
-        widget=forms.TextInput(attrs={"type": "month", "placeholder": "YYYY-MM"}),
-        error_messages={"invalid": _("Use the form YYYY-MM.")},
+        widget=forms.TextInput(attrs={"type": "month"}),
     )
+
+    def clean_month(self):
+        value = self.cleaned_data.get("month", "")
+        if not value:
+            return None
+        try:
+            return parse_month(value)
+        except BadMonth as error:
+            raise forms.ValidationError(str(error)) from error

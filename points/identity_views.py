@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth import login
+from django.db import IntegrityError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -93,7 +94,7 @@ def _pending(request, flow: Flow) -> str | None:
     return None
 
 
-def _render(request, flow, *, step, form, mobile=None, sent=False, status=200):
+def _render(request, flow, *, step, form, mobile=None, sent=False, refusal="", status=200):
     return render(
         request,
         "registration/identity.html",
@@ -103,6 +104,7 @@ def _render(request, flow, *, step, form, mobile=None, sent=False, status=200):
             "form": form,
             "mobile_masked": mask_mobile(mobile),
             "sent": sent,
+            "refusal": refusal,
         },
         status=status,
     )
@@ -123,9 +125,9 @@ def _flow_view(request, flow: Flow):
         try:
             sms_code_send(mobile=mobile, purpose=flow.purpose, client=_client(request))
         except CodeRateLimited as error:
-            form = flow.code_form()
-            form.add_error(None, str(error))
-            return _render(request, flow, step="code", form=form, mobile=mobile)
+            return _render(
+                request, flow, step="code", form=flow.code_form(), mobile=mobile, refusal=str(error)
+            )
         return redirect(f"{here}?sent=1")
     if request.method == "POST":
         form = flow.mobile_form(request.POST)
@@ -168,14 +170,20 @@ def _verify(request, flow: Flow, mobile: str):
     request.session.pop(PENDING, None)
     # From here on the number is proven: the answer may depend on its card.
     member = Member.objects.select_related("user").filter(mobile=mobile).first()
+    if member is not None and not member.user.is_active:
+        messages.error(request, _("This account is closed. Please contact customer service."))
+        return redirect("login")
     if flow is SIGNUP and member is None:
-        member, _created, bonus = member_sign_up(
-            mobile=mobile,
-            username=form.cleaned_data.get("username"),
-            password=form.cleaned_data["password1"],
-            email=form.cleaned_data.get("email") or "",
-            client=_client(request),
-        )
+        try:
+            member, _created, bonus = member_sign_up(
+                mobile=mobile,
+                username=form.cleaned_data.get("username"),
+                password=form.cleaned_data["password1"],
+                email=form.cleaned_data.get("email") or "",
+                client=_client(request),
+            )
+        except IntegrityError:  # the username was taken a moment ago
+            return _username_taken(request, flow, form, mobile)
         login(request, member.user, backend=MODEL_BACKEND)
         if bonus is not None:
             messages.success(
@@ -190,12 +198,15 @@ def _verify(request, flow: Flow, mobile: str):
         messages.info(request, _("This mobile number has no member card yet. Sign up here."))
         return redirect("signup")
     if flow in (SIGNUP, CLAIM) and not member_is_claimed(member):
-        member_claim(
-            member=member,
-            username=form.cleaned_data.get("username") or member.user.username,
-            password=form.cleaned_data["password1"],
-            client=_client(request),
-        )
+        try:
+            member_claim(
+                member=member,
+                username=form.cleaned_data.get("username") or member.user.username,
+                password=form.cleaned_data["password1"],
+                client=_client(request),
+            )
+        except IntegrityError:  # the username was taken a moment ago
+            return _username_taken(request, flow, form, mobile)
         login(request, member.user, backend=MODEL_BACKEND)
         messages.success(
             request, _("Your card is yours online now: your points and history are below.")
@@ -214,6 +225,20 @@ def _verify(request, flow: Flow, mobile: str):
             request, _("This mobile number already has a member card: you are logged in.")
         )
     return redirect("dashboard")
+
+
+def _username_taken(request, flow, form, mobile):
+    # The code is used up: the member asks for a new one with another username.
+    request.session[PENDING] = {"purpose": flow.purpose, "mobile": mobile}
+    form.add_error("username", _("This username is taken. Choose another."))
+    return _render(
+        request,
+        flow,
+        step="code",
+        form=form,
+        mobile=mobile,
+        refusal=_("Ask for a new code, then try again."),
+    )
 
 
 @never_cache

@@ -5,6 +5,8 @@ entries, lot allocations, seals) are never updated or deleted: database triggers
 Only `points.services.ledger` writes them.
 """
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -56,8 +58,22 @@ class Member(models.Model):
     joined_at = models.DateTimeField(_("joined at"), default=timezone.now)
     last_activity_at = models.DateTimeField(_("last activity at"), null=True, blank=True)
     # The TOTP secret of the card's dynamic code (points/dynamic_code.py); never shown.
+    # Rows inserted by raw SQL (the bench) get "" and a secret on first use (card_code_for).
     card_secret = models.CharField(
-        _("card secret"), max_length=64, default=dynamic_code.secret_new, editable=False
+        _("card secret"),
+        max_length=64,
+        default=dynamic_code.secret_new,
+        db_default="",
+        editable=False,
+    )
+    # Messages the member did not ask for (refunds, cancels, reminders) are written in this
+    # language when they are sent; set from the language they last logged in with.
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        choices=settings.LANGUAGES,
+        default=settings.LANGUAGE_CODE,
+        db_default=settings.LANGUAGE_CODE,  # bulk loaders that name no language get the default
     )
 
     class Meta:
@@ -141,6 +157,10 @@ class Account(models.Model):
 class LedgerTransaction(models.Model):
     """A balanced set of entries. Append-only; corrections are new, reversing transactions."""
 
+    # Set by the ledger service on what it returns (annotations only: no class attribute).
+    replayed: bool  # the idempotency key existed: the original, nothing written
+    attached: dict[str, Any]  # what the writes attached to the posting returned
+
     class Kind(models.TextChoices):
         EARN = "earn", _("Earn")
         GREEN_EARN = "green_earn", _("Green earn")
@@ -204,7 +224,7 @@ class LedgerTransaction(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.kind} {self.reference}".strip()
+        return f"#{self.pk} {self.kind_label} {self.reference_label}".strip()
 
     @property
     def kind_label(self) -> str:
@@ -213,6 +233,42 @@ class LedgerTransaction(models.Model):
             return self.Kind(self.kind).label
         except ValueError:
             return self.kind
+
+    # Reasons the services write as stable machine words, shown in the reader's language.
+    REASON_LABELS = {
+        "purchase": _("Purchase"),
+        "refund": _("Refund"),
+        "signup bonus": _("Sign-up bonus"),
+        "first_purchase bonus": _("First purchase bonus"),
+        "points past their expiry date": _("Points past their expiry date"),
+    }
+
+    @property
+    def reason_label(self) -> str:
+        """The reason in the reader's language ("purchase" -> 购物); free text as written."""
+        label = self.REASON_LABELS.get(self.reason)
+        return str(label) if label is not None else self.reason
+
+    @property
+    def reference_label(self) -> str:
+        """The business document in the reader's language: "redemption:4" -> 兑换单 #4,
+        a receipt number -> 小票 W-128."""
+        reference = self.reference
+        if not reference:
+            return ""
+        prefix, _sep, number = reference.partition(":")
+        if prefix == "redemption" and number:
+            return _("redemption #%(number)s") % {"number": number}
+        if prefix == "adjustment" and number:
+            return _("adjustment #%(number)s") % {"number": number}
+        if self.kind in (self.Kind.EARN, self.Kind.REFUND, self.Kind.GREEN_EARN):
+            return _("receipt %(number)s") % {"number": reference}
+        return reference
+
+    @property
+    def description(self) -> str:
+        """Reason and document together, e.g. "购物 · 小票 W-128"."""
+        return " · ".join(part for part in (self.reason_label, self.reference_label) if part)
 
 
 class LedgerEntry(models.Model):
@@ -337,6 +393,8 @@ class LedgerSeal(models.Model):
     )
     prev_hash = models.CharField(_("previous hash"), max_length=64)
     hash = models.CharField(_("hash"), max_length=64)
+    # Which serialization the hash covers (docs/audit.md); old versions stay verifiable.
+    seal_version = models.PositiveSmallIntegerField(_("seal version"), default=2)
     sealed_at = models.DateTimeField(_("sealed at"), default=timezone.now)
 
     class Meta:
@@ -348,11 +406,40 @@ class LedgerSeal(models.Model):
         return self.hash[:12]
 
 
-APPEND_ONLY_MODELS = (LedgerTransaction, LedgerEntry, LotAllocation, LedgerSeal)
+class LedgerCheckpoint(models.Model):
+    """A signed statement "the chain's first `sealed_count` seals end in `head_hash`".
+
+    Signed with an Ed25519 key kept outside the database (LEDGER_SIGNING_KEY_FILE), also
+    appended to LEDGER_CHECKPOINT_DIR and mailed to AUDITOR_EMAILS: a rewrite of sealed
+    history, the tail included, no longer matches an earlier checkpoint (docs/audit.md).
+    """
+
+    seq = models.PositiveIntegerField(_("sequence"), unique=True)
+    head_hash = models.CharField(_("head hash"), max_length=64)
+    sealed_count = models.PositiveBigIntegerField(_("sealed transactions"))
+    at = models.DateTimeField(_("signed at"))
+    key_id = models.CharField(_("key id"), max_length=16)
+    signature = models.CharField(_("signature"), max_length=100)
+
+    class Meta:
+        ordering = ["seq"]
+        verbose_name = _("ledger checkpoint")
+        verbose_name_plural = _("ledger checkpoints")
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.head_hash[:12]} ({self.sealed_count})"
+
+
+APPEND_ONLY_MODELS = (LedgerTransaction, LedgerEntry, LotAllocation, LedgerSeal, LedgerCheckpoint)
 
 
 class Purchase(models.Model):
     """A receipt from a till (or an import), kept line by line so refunds are exact."""
+
+    # Set by `purchase_record` on what it returns (annotations only: no class attribute).
+    replayed: bool
+    bonus: LedgerTransaction | None
+    balances: dict[str, int]
 
     class Source(models.TextChoices):
         API = "api", _("POS API")
@@ -482,6 +569,8 @@ class PurchaseLine(models.Model):
 
 
 class Refund(models.Model):
+    replayed: bool  # set by `refund_record` on what it returns
+
     class Policy(models.TextChoices):
         ALLOW_NEGATIVE = "allow_negative", _("Reverse in full (balance may go negative)")
         CAP_AT_BALANCE = "cap_at_balance", _("Take only what is left")
@@ -551,6 +640,11 @@ class Notification(models.Model):
         REPORT_READY = "report_ready", _("Report ready")
         POINTS = "points", _("Points")
         REDEMPTION = "redemption", _("Redemption")
+        REFUND = "refund", _("Refund")
+        ADJUSTMENT = "adjustment", _("Adjustment")
+        EXPIRED = "expired", _("Points expired")
+        PICKUP = "pickup", _("Ready for pickup")
+        EXCHANGE_DAY = "exchange_day", _("Exchange day")
 
     class EmailStatus(models.TextChoices):
         NONE = "none", _("No email")
@@ -768,7 +862,6 @@ class IdentityEvent(models.Model):
 
     class Kind(models.TextChoices):
         CODE_SENT = "code_sent", _("Code sent")
-        CODE_REFUSED = "code_refused", _("Code refused (limit)")
         CODE_FAILED = "code_failed", _("Wrong code")
         CODE_VERIFIED = "code_verified", _("Code verified")
         SIGNUP = "signup", _("Signed up")

@@ -1,10 +1,15 @@
 """The earn-rules engine: pure functions, no database.
 
-Per line: base = whole yuan paid × the merchant's points per yuan; × the category
-multiplier; × the best active campaign (campaigns marked stackable multiply on top of it);
-floored once, at the end of the line. A campaign's `cap_per_order` limits the extra points it
-adds to one purchase. Green products also earn green points: one per 100 g CO₂e saved.
-Multipliers are Decimals and points are integers: no float comes near a balance.
+Per line, exactly (no rounding): base = yuan paid (fen / 100) × the merchant's points per
+yuan; × the category multiplier; × the best active campaign (campaigns marked stackable
+multiply on top of it). The purchase earns the floor of the SUM of its lines' exact points,
+floored once per purchase (five lines of ¥2.19 earn 10 points, not 5). Each line is then
+given a whole share of that total by cumulative floors (line i gets floor(sum up to i) −
+floor(sum up to i−1)), so the lines add up exactly to the total and a refund takes back a
+line's own share (`share_of`). A campaign's `cap_per_order` limits the extra points it adds
+to one purchase. Green products also earn green points: one per 100 g CO₂e saved, by the
+same sum-then-floor rule. Multipliers are Decimals and points are integers: no float comes
+near a balance.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_FLOOR, Decimal
 
-RULES_VERSION = 1
+RULES_VERSION = 2  # 2: floor of the sum of exact line points (1 floored per line)
 GRAMS_PER_GREEN_POINT = 100
 ONE = Decimal(1)
 
@@ -49,16 +54,18 @@ class LineInput:
 @dataclass
 class LineEarn:
     line_no: int
-    base: int
+    base: Decimal
     points: int
     green_points: int
     carbon_saved_g: int
     factors: list[dict] = field(default_factory=list)
+    exact: str = "0"  # the line's exact points before the purchase-wide floor
 
     def as_breakdown(self) -> dict:
         return {
             "line_no": self.line_no,
-            "base": self.base,
+            "base": str(self.base),
+            "exact": self.exact,
             "factors": self.factors,
             "points": self.points,
             "green_points": self.green_points,
@@ -97,6 +104,18 @@ def _floor(value: Decimal) -> int:
     return int(value.to_integral_value(rounding=ROUND_FLOOR))
 
 
+def apportion_floor_of_sum(exact_values: Sequence[Decimal]) -> list[int]:
+    """Whole shares of floor(sum(exact_values)), one per value, by cumulative floors: the
+    shares add up exactly to the floor of the sum, each within one of its exact value."""
+    shares, running, given = [], Decimal(0), 0
+    for value in exact_values:
+        running += max(value, Decimal(0))
+        share = _floor(running) - given
+        shares.append(share)
+        given += share
+    return shares
+
+
 def campaigns_for_line(
     campaigns: Iterable[CampaignRule], category_slug: str | None, on: date
 ) -> list[CampaignRule]:
@@ -120,13 +139,20 @@ def earn_for_purchase(
 ) -> EarnResult:
     """Points and green points for each line of one purchase, with every factor recorded."""
     extra_given: dict[int, Decimal] = {}
-    result = []
-    for line in sorted(lines, key=lambda item: item.line_no):
-        base = (line.amount_fen // 100) * points_per_yuan
+    ordered = sorted(lines, key=lambda item: item.line_no)
+    exact_points: list[Decimal] = []
+    line_factors: list[list[dict]] = []
+    bases: list[Decimal] = []
+    for line in ordered:
+        base = Decimal(line.amount_fen) / 100 * points_per_yuan
         factors: list[dict] = [
-            {"rule": "base", "yuan": line.amount_fen // 100, "points_per_yuan": points_per_yuan}
+            {
+                "rule": "base",
+                "yuan": f"{line.amount_fen // 100}.{line.amount_fen % 100:02d}",
+                "points_per_yuan": points_per_yuan,
+            }
         ]
-        value = Decimal(base) * line.category_multiplier
+        value = base * line.category_multiplier
         if line.category_multiplier != ONE:
             factors.append(
                 {
@@ -151,17 +177,26 @@ def earn_for_purchase(
                     "extra": str(extra.quantize(Decimal("0.01"))),
                 }
             )
-        carbon = line.carbon_saved_g_per_unit * line.quantity
-        result.append(
-            LineEarn(
-                line_no=line.line_no,
-                base=base,
-                points=max(0, _floor(value)),
-                green_points=green_points_for(carbon),
-                carbon_saved_g=carbon,
-                factors=factors,
-            )
+        bases.append(base)
+        exact_points.append(max(value, Decimal(0)))
+        line_factors.append(factors)
+    carbons = [line.carbon_saved_g_per_unit * line.quantity for line in ordered]
+    points = apportion_floor_of_sum(exact_points)
+    greens = apportion_floor_of_sum([Decimal(c) / GRAMS_PER_GREEN_POINT for c in carbons])
+    result = [
+        LineEarn(
+            line_no=line.line_no,
+            base=base,
+            points=line_points,
+            green_points=green,
+            carbon_saved_g=carbon,
+            factors=factors,
+            exact=str(exact.quantize(Decimal("0.0001"))),
         )
+        for line, base, exact, line_points, green, carbon, factors in zip(
+            ordered, bases, exact_points, points, greens, carbons, line_factors, strict=True
+        )
+    ]
     return EarnResult(lines=result, points_per_yuan=points_per_yuan)
 
 

@@ -2,8 +2,8 @@
 
 The earn path is bounded by round trips and by the Python spent per statement, not by
 PostgreSQL's work (bench/README.md). Its few statements are therefore written once per
-process as SQL; on PostgreSQL they are bound and prepared on the server (parameters travel
-apart from the text, and PostgreSQL parses and plans each statement once per connection),
+process as SQL; they are bound and prepared on the server (parameters travel apart from
+the text, and PostgreSQL parses and plans each statement once per connection),
 and a whole row travels as one JSON parameter that PostgreSQL turns into the table's row
 type (`jsonb_populate_record`): one value to adapt in Python instead of one per column.
 """
@@ -12,20 +12,22 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any, TypeVar
 
-from django.conf import settings
 from django.db import connection, models
 from django.db.models import signals
 from django.db.models.base import ModelState
 
+M = TypeVar("M", bound=models.Model)
 
-def quote(name: str) -> str:
+
+def quote(name: str | None) -> str:
+    assert name is not None  # a concrete field's column
     return connection.ops.quote_name(name)
 
 
@@ -106,7 +108,7 @@ def _init_layout(model: type[models.Model]) -> tuple:
     return tuple((f.attname, f.name, f) for f in model._meta.concrete_fields)
 
 
-def unsaved(model: type[models.Model], **values) -> models.Model:
+def unsaved(model: type[M], **values: Any) -> M:
     """A new, unsaved `model(**values)` for the earn path, without `Model.__init__` and its
     descriptor call and dictionary lookups per field: 12 instead of 29 µs for a purchase,
     about 50 µs per purchase in all (bench/README.md). Related objects (`member=`) are
@@ -152,65 +154,15 @@ def from_json_rows(model: type[models.Model], alias: str) -> str:
     return f"jsonb_populate_recordset(NULL::{table}, %s::jsonb) WITH ORDINALITY AS {alias}"
 
 
-def prepared_statements_enabled() -> bool:
-    """Server-side prepared statements, unless a transaction-mode pooler is in front (it may
-    hand the next transaction a server connection that never saw the statement)."""
-    return connection.vendor == "postgresql" and getattr(
-        settings, "DATABASE_PREPARED_STATEMENTS", True
-    )
-
-
-@dataclass
-class _LoggedQuery:
-    query: bytes
-    params: None = None
-
-
-@functools.cache
-def _prepared_cursor_class():
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
-    class PreparedCursor(ServerBindingCursor):
-        """Binds on the server and prepares every statement it runs (psycopg keeps up to
-        `prepared_max` of them per connection, by text)."""
-
-        def execute(self, query, params=None, *, prepare=None, binary=None):
-            super().execute(query, params, prepare=True, binary=binary)
-            if self._query is None:
-                # A prepared statement is sent by name; keep its text for Django's query log
-                # (which reads `_query.query`), as for any other statement.
-                self._query = _LoggedQuery(query.encode() if isinstance(query, str) else query)
-            return self
-
-    return PreparedCursor
-
-
-_NEVER_AUTOMATICALLY = 2**31 - 1
-
-
 @contextmanager
 def hot_cursor():
-    """A cursor for one of the few statements run on every purchase.
-
-    On PostgreSQL (unless `DATABASE_PREPARED_STATEMENTS` is off) it binds parameters on the
-    server and prepares the statement; it is still wrapped like any Django cursor, so query
-    logging, `assertNumQueries` and execute wrappers see it. Elsewhere: a plain cursor.
-    """
-    if not prepared_statements_enabled():
-        with connection.cursor() as cursor:
-            yield cursor
-        return
-    connection.ensure_connection()
-    if connection.connection.prepare_threshold is None:
-        # Django turns automatic preparing off (None), which psycopg also applies to an
-        # explicit prepare=True; a threshold no count reaches prepares only what asks to.
-        connection.connection.prepare_threshold = _NEVER_AUTOMATICALLY
-    raw = _prepared_cursor_class()(connection.connection)
-    cursor = connection._prepare_cursor(raw)  # Django's own wrapping of a new cursor
-    try:
+    """A cursor for one of the few statements run on every purchase. With
+    `DATABASE_PREPARED_STATEMENTS` (the default) the connection binds parameters on the
+    server and prepares a statement it runs repeatedly (config/settings/base.py sets
+    psycopg's `server_side_binding` and `prepare_threshold` through Django's OPTIONS), so
+    this is Django's own cursor: query logging and `assertNumQueries` see it as any other."""
+    with connection.cursor() as cursor:
         yield cursor
-    finally:
-        cursor.close()
 
 
 @dataclass(frozen=True)
@@ -256,19 +208,13 @@ def _select_list(chain: tuple[tuple[type[models.Model], str], ...]) -> tuple[str
         for index, f in enumerate(fields, start):
             items.append(f"{alias}.{quote(f.column)}")
             column = f.get_col(alias)
-            # The converters the ORM applies to this column (JSON text, SQLite's dates...).
+            # The converters the ORM applies to this column (JSON text, say).
             converters = connection.ops.get_db_converters(column) + f.get_db_converters(connection)
             if converters:
                 conversions.append((index, column, converters))
         layout.append((model, [f.attname for f in fields], start, start + len(fields)))
         start += len(fields)
     return ", ".join(items), layout, conversions
-
-
-def portable(sql: str) -> str:
-    """`sql` for the connection: PostgreSQL as written; elsewhere without `::type` casts
-    (which only server-side binding needs)."""
-    return sql if connection.vendor == "postgresql" else re.sub(r"::\w+(\[\])?", "", sql)
 
 
 def fetch_joined(
@@ -279,7 +225,7 @@ def fetch_joined(
     as one prepared statement whose SQL is built once (the caller links the instances)."""
     select, layout, conversions = _select_list(tuple(chain))
     with hot_cursor() as cursor:
-        cursor.execute(portable(f"SELECT {select} {from_sql}"), params)
+        cursor.execute(f"SELECT {select} {from_sql}", params)
         row = cursor.fetchone()
     if row is None:
         return None
@@ -296,9 +242,6 @@ def fetch_joined(
 def insert_row(instance: models.Model) -> models.Model:
     """INSERT the unsaved `instance` as one prepared statement (its row as JSON) and set its
     primary key; database errors (a unique constraint, say) are raised as the ORM's are."""
-    if connection.vendor != "postgresql":
-        instance.save(force_insert=True)
-        return instance
     model = type(instance)
     fields, columns = insert_fields(model)
     sql = (

@@ -6,7 +6,7 @@ from celery import shared_task
 from django.db import transaction
 
 from points.models import Notification
-from points.services.expiry import points_expire_due
+from points.services.expiry import points_expire_and_notify
 from points.services.notifications import notification_email, notification_emails_retry
 from points.services.reminders import expiry_reminders_send
 from points.services.retry import call_with_db_retry
@@ -20,10 +20,10 @@ def seal_ledger_task() -> int:
 
 @shared_task
 def expire_points_task(batch_size: int | None = None) -> dict:
-    """Daily: expire lots past due (set-based batches; safe to overlap with another run)."""
+    """Daily: expire lots past due (set-based batches; safe to overlap), tell the members."""
     # Every batch commits alone and is idempotent: a rerun after an abort finishes the job.
     options = {"batch_size": batch_size} if batch_size else {}
-    return asdict(call_with_db_retry(points_expire_due, **options))
+    return asdict(call_with_db_retry(points_expire_and_notify, **options))
 
 
 @shared_task

@@ -1,23 +1,23 @@
-import csv
-
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db import DatabaseError, connection
-from django.http import Http404, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST
 
 from points import dynamic_code
 from points.card_code import card_code_for
+from points.csv_writer import BOM, SafeWriter
 from points.dashboard import sections_for
 from points.forms import HistoryFilterForm
 from points.models import Account, Member, Notification
+from points.months import BadMonth, parse_page
 from points.selectors import expiring_lots, member_movements, recent_transactions
+from points.services.members import member_language_set
 from points.services.notifications import notifications_mark_read
 
 HISTORY_PAGE_SIZE = 20
@@ -67,6 +67,7 @@ def dashboard(request):
         "expiring": [] if never_expire else list(expiring_lots(standard)[:10]),
         "recent": recent_transactions(member),
         "sections": sections_for(member),
+        "banners": sections_for(member, placement="top"),
     }
     return render(request, "points/dashboard.html", context)
 
@@ -74,15 +75,36 @@ def dashboard(request):
 @member_required
 def history(request, member):
     form = HistoryFilterForm(request.GET or None)
-    filters = form.cleaned_data if form.is_valid() else {}
+    valid = form.is_valid() if request.GET else True
+    filters = form.cleaned_data if valid and request.GET else {}
+    page_error = ""
+    try:
+        page_number = parse_page(request.GET.get("page"))
+    except BadMonth as error:
+        page_error, page_number = str(error), 1
+    account = filters.get("account") or Account.Kind.STANDARD
     movements = member_movements(
-        member, kind=filters.get("kind") or None, month=filters.get("month") or None
+        member,
+        kind=filters.get("kind") or None,
+        month=filters.get("month") or None,
+        account_kind=account,
     )
-    if request.GET.get("format") == "csv":
-        return _history_csv(member, movements)
-    page = Paginator(movements, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    bad_input = not valid or bool(page_error)
+    if request.GET.get("format") == "csv" and not bad_input:  # both balances unless one is named
+        return _history_csv(
+            member,
+            member_movements(
+                member,
+                kind=filters.get("kind") or None,
+                month=filters.get("month") or None,
+                account_kind=filters.get("account") or None,
+            ),
+        )
+    page = Paginator(movements, HISTORY_PAGE_SIZE).get_page(page_number)
     query = request.GET.copy()
     query.pop("page", None)
+    tab_query = query.copy()
+    tab_query.pop("account", None)
     return render(
         request,
         "points/history.html",
@@ -90,8 +112,12 @@ def history(request, member):
             "member": member,
             "form": form,
             "page": page,
+            "page_error": page_error,
+            "account": account,
+            "tab_query": tab_query.urlencode(),
             "query": query.urlencode(),
         },
+        status=400 if bad_input else 200,
     )
 
 
@@ -101,7 +127,7 @@ class _Echo:
 
 
 def _history_csv(member, movements):
-    writer = csv.writer(_Echo())
+    writer = SafeWriter(_Echo())
     header = [
         _("Time"),
         _("Kind"),
@@ -114,7 +140,7 @@ def _history_csv(member, movements):
     ]
 
     def rows():
-        yield "\ufeff" + writer.writerow(header)  # BOM: Excel opens the Chinese correctly
+        yield BOM + writer.writerow(header)  # BOM: Excel opens the Chinese correctly
         for entry in movements.iterator(chunk_size=500):
             txn = entry.transaction
             yield writer.writerow(
@@ -123,8 +149,8 @@ def _history_csv(member, movements):
                     txn.get_kind_display(),
                     entry.account.get_kind_display(),
                     txn.merchant.name if txn.merchant else "",
-                    txn.reference,
-                    txn.reason,
+                    txn.reference_label,
+                    txn.reason_label,
                     entry.points,
                     entry.balance_after,
                 ]
@@ -137,10 +163,19 @@ def _history_csv(member, movements):
 
 @member_required
 def notifications(request, member):
+    try:
+        page_number, page_error = parse_page(request.GET.get("page")), ""
+    except BadMonth as error:
+        page_number, page_error = 1, str(error)
     page = Paginator(
         Notification.objects.filter(member=member).order_by("-created_at", "-id"), 20
-    ).get_page(request.GET.get("page"))
-    return render(request, "points/notifications.html", {"member": member, "page": page})
+    ).get_page(page_number)
+    return render(
+        request,
+        "points/notifications.html",
+        {"member": member, "page": page, "page_error": page_error},
+        status=400 if page_error else 200,
+    )
 
 
 @require_POST
@@ -160,28 +195,12 @@ def notifications_read_all(request, member):
     return redirect("notifications")
 
 
-@require_GET
-@never_cache
-def healthz(request):
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-    except DatabaseError as error:
-        return JsonResponse(
-            {"status": "error", "database": "unreachable", "detail": type(error).__name__},
-            status=503,
-        )
-    return JsonResponse({"status": "ok", "database": "ok"})
+@require_POST
+def set_language(request):
+    """Django's language switch, which also remembers the choice on the member, so that the
+    messages sent to them later are written in it."""
+    from django.views.i18n import set_language as django_set_language
 
-
-def page_not_found(request, exception):
-    return render(request, "404.html", status=404)
-
-
-def permission_denied(request, exception):
-    return render(request, "403.html", status=403)
-
-
-def server_error(request):
-    return render(request, "500.html", status=500)
+    response = django_set_language(request)
+    member_language_set(user=request.user, language=request.POST.get("language", ""))
+    return response

@@ -18,7 +18,10 @@ from merchants.admin_scoping import (
     ReadOnlyTabularInline,
     ScopedChoicesMixin,
 )
+from merchants.money import format_yuan
 from redemption.models import (
+    FULFILMENT_STAGE_LABELS,
+    FULFILMENT_STAGES,
     PriceSchedule,
     Redemption,
     Reward,
@@ -31,11 +34,19 @@ from redemption.services.errors import RedemptionError
 from redemption.services.redemptions import (
     VOUCHER_ALPHABET,
     VOUCHER_CODE_GROUPS,
+    compensation_points_for,
     redemption_cancel_by_merchant,
     redemption_fulfil,
+    redemption_mark_ready,
     voucher_use,
 )
-from redemption.services.rewards import reward_save, reward_set_active
+from redemption.services.rewards import (
+    STOCK_AS_ENTERED,
+    reward_save,
+    reward_set_active,
+    reward_stock_locked,
+    stock_after_edit,
+)
 
 
 def _actor(request) -> str:
@@ -60,6 +71,14 @@ def _month_start():
     return timezone.localtime().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
+def _schedule_link_label(link) -> str:
+    return str(link.priceschedule)
+
+
+# The auto-created link row would show as "PriceSchedule_rewards object (1)" in the inline.
+PriceSchedule.rewards.through.__str__ = _schedule_link_label
+
+
 class PriceScheduleInline(ScopedChoicesMixin, admin.TabularInline):
     model = PriceSchedule.rewards.through
     extra = 0
@@ -72,8 +91,68 @@ class RewardPriceChangeInline(ReadOnlyTabularInline):
     fields = ("changed_at", "points_price", "cash_price_fen", "face_value_fen", "changed_by")
 
 
+MAX_STOCK = 2_147_483_647  # PositiveIntegerField on PostgreSQL
+
+
+class RewardAdminForm(forms.ModelForm):
+    """The reward form, whose stock is edited relative to the stock as it is at save time.
+
+    The stock field carries the value the page was loaded with (`initial-stock`, Django's
+    hidden initial): the change the editor made is applied to the current stock under the
+    row's lock (`stock_after_edit`), so units redeemed while the page was open stay taken."""
+
+    # No Meta: the admin's form factory gives the model and fields.
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._stock_at_request = self.instance.stock if self.instance.pk else None
+        self.stock_loaded = STOCK_AS_ENTERED
+        if "stock" in self.fields:
+            self.fields["stock"].show_hidden_initial = True
+            if self.instance.pk:
+                self.fields["stock"].help_text = _(
+                    "Leave empty for unlimited. Your change is added to the stock as it is "
+                    "when you save: units redeemed while this page is open stay taken."
+                )
+
+    def _posted_stock_loaded(self):
+        """The stock the page was loaded with; absent (a script's post): the request's."""
+        raw = self.data.get(self.add_initial_prefix("stock"))
+        if raw is None:
+            return self._stock_at_request
+        raw = raw.strip()
+        if raw == "":
+            return None
+        if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_STOCK:
+            raise forms.ValidationError(
+                _("This page is out of date or damaged; reload it before changing the stock.")
+            )
+        return int(raw)
+
+    def clean(self):
+        cleaned = super().clean()
+        if "stock" not in self.fields or "stock" in self.errors or not self.instance.pk:
+            return cleaned
+        try:
+            loaded = self._posted_stock_loaded()
+        except forms.ValidationError as error:
+            self.add_error("stock", error)
+            return cleaned
+        # The admin validates and saves in one transaction: this lock lasts until the save.
+        found, current = reward_stock_locked(reward_pk=self.instance.pk)
+        if found:
+            try:
+                stock_after_edit(current=current, loaded=loaded, entered=cleaned.get("stock"))
+            except forms.ValidationError as error:
+                self.add_error(None, error)
+                return cleaned
+        self.stock_loaded = loaded
+        return cleaned
+
+
 @admin.register(Reward)
 class RewardAdmin(MerchantScopedAdmin):
+    form = RewardAdminForm
     list_display = (
         "title",
         "thumbnail",
@@ -132,7 +211,7 @@ class RewardAdmin(MerchantScopedAdmin):
         if reward.cash_price_fen:
             return _("%(points)s points + ¥%(yuan)s") % {
                 "points": reward.points_price,
-                "yuan": f"{reward.cash_price_fen / 100:.2f}",
+                "yuan": format_yuan(reward.cash_price_fen, symbol=False),
             }
         return _("%(points)s points") % {"points": reward.points_price}
 
@@ -161,7 +240,19 @@ class RewardAdmin(MerchantScopedAdmin):
         # The form already ran Reward.clean() (value floor, category of this merchant); the
         # service keeps the price history.
         self.assign_merchant(request, obj)
-        reward_save(reward=obj, actor=_actor(request))
+        entered = obj.stock
+        loaded = getattr(form, "stock_loaded", STOCK_AS_ENTERED)
+        reward_save(reward=obj, actor=_actor(request), stock_loaded=loaded)
+        if change and loaded is not STOCK_AS_ENTERED and entered not in (loaded, obj.stock):
+            self.message_user(
+                request,
+                _(
+                    "The stock is now %(stock)s: your change was added to the stock as it was "
+                    "when you saved (units were redeemed or returned while the page was open)."
+                )
+                % {"stock": obj.stock},
+                messages.WARNING,
+            )
 
     def has_delete_permission(self, request, obj=None):
         return False  # deactivate instead: redemptions keep pointing at the reward
@@ -190,6 +281,7 @@ class RewardAdmin(MerchantScopedAdmin):
 @admin.register(PriceSchedule)
 class PriceScheduleAdmin(MerchantScopedAdmin):
     list_display = (
+        "display_kind",
         "name",
         "merchant",
         "kind",
@@ -199,7 +291,7 @@ class PriceScheduleAdmin(MerchantScopedAdmin):
         "day_of_month",
         "active",
     )
-    list_filter = ("active", "kind", "merchant")
+    list_filter = ("active", "kind", "display_kind", "merchant")
     search_fields = ("name", "merchant__name")
     list_select_related = ("merchant",)
     date_hierarchy = "starts_on"
@@ -215,6 +307,50 @@ class VoucherInline(ReadOnlyTabularInline):
     fields = ("code", "issued_at", "valid_until", "used_at", "used_by", "cancelled_at")
 
 
+class FulfilmentStageFilter(admin.SimpleListFilter):
+    """The fulfilment queue: waiting (being prepared) / ready / handed over."""
+
+    title = _("fulfilment")
+    parameter_name = "stage"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("waiting", FULFILMENT_STAGE_LABELS["waiting"]),
+            ("ready", FULFILMENT_STAGE_LABELS["ready"]),
+            ("handed_over", FULFILMENT_STAGE_LABELS["handed_over"]),
+        ]
+
+    def queryset(self, request, queryset):
+        stage = self.value()
+        if stage not in FULFILMENT_STAGES:
+            return queryset  # an unknown value lists everything rather than failing
+        return queryset.filter(FULFILMENT_STAGES[stage])
+
+
+class PickupCodeForm(forms.Form):
+    code = forms.CharField(
+        label=_("pickup code"),
+        max_length=40,
+        widget=forms.TextInput(
+            attrs={"autofocus": True, "autocomplete": "off", "placeholder": "XXXX-XXXX-XXXX-XXXX"}
+        ),
+    )
+
+
+class MerchantCancelForm(forms.Form):
+    reason = forms.CharField(
+        label=_("reason shown to the member"),
+        max_length=255,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def clean_reason(self):
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError(_("Give the member a reason for the cancellation."))
+        return reason
+
+
 @admin.register(Redemption)
 class RedemptionAdmin(MerchantScopedAdmin):
     list_display = (
@@ -226,15 +362,23 @@ class RedemptionAdmin(MerchantScopedAdmin):
         "points_total",
         "cash_due_fen",
         "schedule_name",
+        "pickup_code",
+        "stage",
         "status",
         "merchant",
     )
-    list_filter = ("status", "merchant", "reward", "cancelled_by")
-    search_fields = ("reward_title", "member__member_no", "vouchers__code", "idempotency_key")
+    list_filter = (FulfilmentStageFilter, "status", "merchant", "reward", "cancelled_by")
+    search_fields = (
+        "reward_title",
+        "member__member_no",
+        "vouchers__code",
+        "pickup_code",
+        "idempotency_key",
+    )
     date_hierarchy = "created_at"
     list_select_related = ("member", "merchant")
     inlines = [VoucherInline]
-    actions = ["mark_fulfilled", "merchant_cancel"]
+    actions = ["mark_ready", "mark_fulfilled", "merchant_cancel"]
     keeps_ledger_history = True
 
     def get_readonly_fields(self, request, obj=None):
@@ -246,7 +390,106 @@ class RedemptionAdmin(MerchantScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description=_("Mark selected redemptions fulfilled"), permissions=["change"])
+    def get_urls(self):
+        pickup = path(
+            "pickup/",
+            self.admin_site.admin_view(self.pickup_view),
+            name="redemption_redemption_pickup",
+        )
+        return [pickup, *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_pickup": self.has_change_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description=_("fulfilment"))
+    def stage(self, redemption):
+        if redemption.pickup_code is None:
+            return "-"  # a voucher: used at the till, not collected
+        return redemption.get_fulfilment_stage_display()
+
+    def pickup_view(self, request):
+        """Find a redemption by its pickup code (typed, or scanned into the field), check it,
+        and mark it ready or handed over. Only this merchant's redemptions are found, so
+        another merchant's code reads exactly like one that does not exist."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        found = None
+        status = 200
+        looking_up = request.method == "POST" and "redemption" not in request.POST
+        form = PickupCodeForm(request.POST if looking_up else None)
+        if request.method == "POST" and "redemption" in request.POST:
+            response = self._pickup_act(request)
+            if response is not None:
+                return response
+            status = 400
+        elif looking_up and form.is_valid():
+            code = normalize_voucher_code(form.cleaned_data["code"])
+            found = (
+                self.get_queryset(request)
+                .select_related("member", "reward__pickup_store")
+                .filter(pickup_code=code)
+                .first()
+                if code
+                else None
+            )
+            if found is None:
+                form.add_error("code", _("No redemption with this pickup code was found."))
+        if form.errors:
+            status = 400
+        scoped = self.get_queryset(request)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Pickup: find a redemption by its code"),
+            "opts": self.model._meta,
+            "form": form,
+            "found": found,
+            "queue": [
+                (stage, FULFILMENT_STAGE_LABELS[stage], scoped.filter(condition).count())
+                for stage, condition in FULFILMENT_STAGES.items()
+            ],
+        }
+        return TemplateResponse(
+            request, "admin/redemption/redemption/pickup.html", context, status=status
+        )
+
+    def _pickup_act(self, request):
+        """Mark the chosen redemption ready or handed over; None (and a message) if refused."""
+        raw_pk = request.POST.get("redemption", "")
+        action = request.POST.get("action", "")
+        redemption = None
+        if raw_pk.isascii() and raw_pk.isdigit() and len(raw_pk) <= 18:
+            redemption = self.get_queryset(request).filter(pk=int(raw_pk)).first()
+        if redemption is None or action not in ("ready", "hand_over"):
+            self.message_user(request, _("No such redemption or action."), messages.ERROR)
+            return None
+        service = redemption_mark_ready if action == "ready" else redemption_fulfil
+        try:
+            done = service(redemption=redemption, actor=_actor(request))
+        except RedemptionError as refusal:
+            self.message_user(request, f"{redemption}: {refusal.message}", messages.ERROR)
+            return None
+        if action == "ready":
+            text = _("%(redemption)s is ready; the member has been told.")
+        else:
+            text = _("%(redemption)s handed over.")
+        self.message_user(request, text % {"redemption": done}, messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:redemption_redemption_pickup"))
+
+    @admin.action(
+        description=_("Mark selected redemptions ready for pickup (tells the member)"),
+        permissions=["change"],
+    )
+    def mark_ready(self, request, queryset):
+        _run_each(
+            self,
+            request,
+            queryset,
+            lambda r: redemption_mark_ready(redemption=r, actor=_actor(request)),
+            lambda n: ngettext("%d redemption ready.", "%d redemptions ready.", n) % n,
+        )
+
+    @admin.action(description=_("Mark selected redemptions handed over"), permissions=["change"])
     def mark_fulfilled(self, request, queryset):
         _run_each(
             self,
@@ -261,22 +504,51 @@ class RedemptionAdmin(MerchantScopedAdmin):
         permissions=["change"],
     )
     def merchant_cancel(self, request, queryset):
-        reason = str(_("The merchant could not deliver this reward."))
-        _run_each(
-            self,
+        """First show what will happen and ask for the reason the member will read; cancel
+        only when that page is confirmed."""
+        form = MerchantCancelForm(request.POST if "confirm" in request.POST else None)
+        if "confirm" in request.POST and form.is_valid():
+            reason = form.cleaned_data["reason"]
+            _run_each(
+                self,
+                request,
+                queryset,
+                lambda r: redemption_cancel_by_merchant(
+                    redemption=r, reason=reason, actor=_actor(request)
+                ),
+                lambda n: (
+                    ngettext(
+                        "%d redemption cancelled; points and compensation credited.",
+                        "%d redemptions cancelled; points and compensation credited.",
+                        n,
+                    )
+                    % n
+                ),
+            )
+            return None
+        redemptions = list(queryset.select_related("merchant", "member"))
+        rows = [
+            (
+                r,
+                compensation_points_for(r.points_total, r.merchant.cancel_compensation_percent)
+                if r.status == Redemption.Status.CONFIRMED
+                else 0,
+            )
+            for r in redemptions
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Cancel redemptions as the merchant"),
+            "opts": self.model._meta,
+            "form": form,
+            "rows": rows,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(
             request,
-            queryset,
-            lambda r: redemption_cancel_by_merchant(
-                redemption=r, reason=reason, actor=_actor(request)
-            ),
-            lambda n: (
-                ngettext(
-                    "%d redemption cancelled; points and compensation credited.",
-                    "%d redemptions cancelled; points and compensation credited.",
-                    n,
-                )
-                % n
-            ),
+            "admin/redemption/redemption/merchant_cancel.html",
+            context,
+            status=400 if form.errors else 200,
         )
 
 

@@ -8,8 +8,11 @@ class RedemptionConfig(AppConfig):
 
     def ready(self):
         from points.dashboard import register_section
-        from redemption.dashboard import SECTION
+        from redemption.dashboard import BANNER, SECTION
         from redemption.offer import connect_signals
+        from redemption.reconciliation import register_kind_rules
 
         register_section(SECTION)
+        register_section(BANNER)
         connect_signals()
+        register_kind_rules()

@@ -1,16 +1,17 @@
-"""The demo catalog: chenguang-demo's rewards, a winter-break discount and an exchange day.
+"""The demo catalog: chenguang-demo's rewards, a 开学季 (back-to-school) discount and an
+exchange day (积分兑换日), with pickup stores and instructions for goods and services.
 
-Idempotent: rewards and schedules are looked up by name before they are created, and the
-winter-break schedule is moved to cover "now" whenever the demo is seeded again (as the
-merchants' demo keeps its 开学季 campaign running), so `demo` always sees the notebook set at
-400 points.
+Idempotent: rewards and schedules are looked up before they are created, and the 开学季
+schedule is moved to cover "now" whenever the demo is seeded again (as the merchants' demo
+keeps its 开学季 campaign running), so `demo` always sees the notebook set at 400 points.
 """
 
 from datetime import timedelta
 
+from django.db.models import Q
 from django.utils import timezone
 
-from merchants.models import Category
+from merchants.models import Category, Store
 from redemption.models import PriceSchedule, Reward
 from redemption.services.rewards import reward_create
 
@@ -70,7 +71,12 @@ DEMO_REWARDS = [
     ),
 ]
 
-WINTER_BREAK = "寒假特惠"
+PICKUP_INSTRUCTIONS = {
+    "笔记本套装": "到收银台出示取货码即可领取；店员备好后会通知您。",
+    "高级钢笔": "到收银台出示取货码即可领取。",
+    "定制 Logo 印刷服务": "请先带 Logo 图片到店确认样式，现金 ¥100 到店支付，约 3 个工作日完成。",
+}
+LEGACY_WINTER_BREAK = "寒假特惠"
 EXCHANGE_DAY = "积分兑换日"
 
 
@@ -114,26 +120,53 @@ def seed_demo(context: dict) -> None:
                 description=description,
             )
         rewards[title] = reward
+        if kind != Reward.Kind.VOUCHER and reward.pickup_store_id is None:
+            Reward.objects.filter(pk=reward.pk).update(
+                pickup_store=Store.objects.filter(merchant=merchant, code="main").first(),
+                pickup_instructions=PICKUP_INSTRUCTIONS.get(title, ""),
+            )
     chenguang = merchants["chenguang-demo"]
-    winter, created = PriceSchedule.objects.get_or_create(
-        merchant=chenguang,
-        name=WINTER_BREAK,
-        defaults={
-            "kind": PriceSchedule.Kind.SEASONAL,
-            "percent_off": 20,
-            "starts_on": today - timedelta(days=7),
-            "ends_on": today + timedelta(days=30),
-        },
-    )
-    if not winter.active or not (winter.starts_on <= today <= winter.ends_on):
-        # Keep the demo's winter break running whenever the demo is seeded again.
-        PriceSchedule.objects.filter(pk=winter.pk).update(
-            active=True, starts_on=today - timedelta(days=7), ends_on=today + timedelta(days=30)
+    # The notebook set costs 400 during 开学季 (back to school); older demos called it 寒假特惠.
+    season = (
+        PriceSchedule.objects.filter(merchant=chenguang, kind=PriceSchedule.Kind.SEASONAL)
+        .filter(
+            Q(display_kind=PriceSchedule.DisplayKind.BACK_TO_SCHOOL) | Q(name=LEGACY_WINTER_BREAK)
         )
-    winter.rewards.add(rewards["笔记本套装"])
+        .order_by("pk")
+        .first()
+    )
+    if season is None:
+        season = PriceSchedule.objects.create(
+            merchant=chenguang,
+            display_kind=PriceSchedule.DisplayKind.BACK_TO_SCHOOL,
+            kind=PriceSchedule.Kind.SEASONAL,
+            percent_off=20,
+            starts_on=today - timedelta(days=7),
+            ends_on=today + timedelta(days=30),
+        )
+    if (
+        season.display_kind != PriceSchedule.DisplayKind.BACK_TO_SCHOOL
+        or season.name
+        or not season.active
+        or not (season.starts_on <= today <= season.ends_on)
+    ):
+        # Keep the demo's season running (and named 开学季) whenever the demo is seeded again.
+        PriceSchedule.objects.filter(pk=season.pk).update(
+            display_kind=PriceSchedule.DisplayKind.BACK_TO_SCHOOL,
+            name="",
+            active=True,
+            starts_on=today - timedelta(days=7),
+            ends_on=today + timedelta(days=30),
+        )
+    season.rewards.add(rewards["笔记本套装"])
     PriceSchedule.objects.get_or_create(
         merchant=chenguang,
         name=EXCHANGE_DAY,
-        defaults={"kind": PriceSchedule.Kind.EXCHANGE_DAY, "percent_off": 10, "day_of_month": 18},
+        defaults={
+            "kind": PriceSchedule.Kind.EXCHANGE_DAY,
+            "display_kind": PriceSchedule.DisplayKind.EXCHANGE_DAY,
+            "percent_off": 10,
+            "day_of_month": 18,
+        },
     )
     context["rewards"] = rewards

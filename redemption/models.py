@@ -16,6 +16,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
 from redemption.pricing import Price, ScheduleRule, point_value_floor_error
@@ -89,6 +90,21 @@ class Reward(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(3660)],
         help_text=_("Vouchers only: valid for this many days from redemption, at any hour."),
     )
+    pickup_store = models.ForeignKey(
+        "merchants.Store",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="pickup_rewards",
+        verbose_name=_("pickup store"),
+        help_text=_("Goods and services: where the member collects it (address and hours shown)."),
+    )
+    pickup_instructions = models.TextField(
+        _("pickup instructions"),
+        blank=True,
+        max_length=1000,
+        help_text=_("Shown with the pickup code, e.g. what to bring or when to book."),
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -134,6 +150,14 @@ class Reward(models.Model):
             errors["category"] = _("The category belongs to another merchant.")
         if self.active_from and self.active_until and self.active_until <= self.active_from:
             errors["active_until"] = _("The reward must end after it starts.")
+        if (
+            self.pickup_store_id
+            and self.merchant_id
+            and self.pickup_store.merchant_id != self.merchant_id
+        ):
+            errors["pickup_store"] = _("The store belongs to another merchant.")
+        if self.kind == self.Kind.VOUCHER and self.pickup_store_id:
+            errors["pickup_store"] = _("A voucher is used at any store; it has no pickup store.")
         if errors:
             raise ValidationError(errors)
 
@@ -183,13 +207,36 @@ class PriceSchedule(models.Model):
         SEASONAL = "seasonal", _("Seasonal discount")
         EXCHANGE_DAY = "exchange_day", _("Monthly exchange day")
 
+    class DisplayKind(models.TextChoices):
+        """What members see the discount called (the name adds free text to it)."""
+
+        BACK_TO_SCHOOL = "back_to_school", _("Back to school")
+        WINTER_BREAK = "winter_break", _("Winter break")
+        SUMMER_BREAK = "summer_break", _("Summer break")
+        EXCHANGE_DAY = "exchange_day", _("Points exchange day")
+        MEMBER_DAY = "member_day", _("Member day")
+        SPRING_FESTIVAL = "spring_festival", _("Spring Festival")
+        MID_AUTUMN = "mid_autumn", _("Mid-Autumn Festival")
+        NATIONAL_DAY = "national_day", _("National Day")
+        DOUBLE_ELEVEN = "double_eleven", _("Double 11")
+        OTHER = "other", _("Special offer")
+
     merchant = models.ForeignKey(
         "merchants.Merchant",
         on_delete=models.PROTECT,
         related_name="price_schedules",
         verbose_name=_("merchant"),
     )
-    name = models.CharField(_("name"), max_length=120)
+    display_kind = models.CharField(
+        _("shown as"),
+        max_length=20,
+        choices=DisplayKind.choices,
+        default=DisplayKind.OTHER,
+        help_text=_("The name members see; the free text below is added to it."),
+    )
+    name = models.CharField(
+        _("extra text"), max_length=120, blank=True, help_text=_("Optional, e.g. 'notebooks'.")
+    )
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.SEASONAL)
     percent_off = models.PositiveSmallIntegerField(
         _("percent off the points price"), validators=[MaxValueValidator(100)]
@@ -239,7 +286,12 @@ class PriceSchedule(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.name
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        """The chosen kind's label in the active language, plus the free text if any."""
+        return schedule_display_name(self.display_kind, self.name)
 
     def clean(self):
         errors = {}
@@ -262,7 +314,8 @@ class PriceSchedule(models.Model):
             category_ids = [c.pk for c in self.categories.all()]
         return ScheduleRule(
             id=self.pk,
-            name=self.name,
+            # Lazy: a rule kept per process (redemption.offer) is shown in each reader's language.
+            name=schedule_display_name_lazy(self.display_kind, self.name),
             merchant_id=self.merchant_id,
             percent_off=self.percent_off,
             starts_on=self.starts_on,
@@ -274,8 +327,25 @@ class PriceSchedule(models.Model):
         )
 
 
+def schedule_display_name(display_kind: str, extra: str) -> str:
+    """开学季 / 积分兑换日 … in the active language, then the merchant's free text if any."""
+    labels = dict(PriceSchedule.DisplayKind.choices)
+    label = str(labels.get(display_kind, ""))
+    extra = (extra or "").strip()
+    if extra and display_kind == PriceSchedule.DisplayKind.OTHER:
+        return extra  # "other": the merchant's own words are the name
+    if not extra or extra == label:
+        return label
+    return f"{label} · {extra}" if label else extra
+
+
+schedule_display_name_lazy = lazy(schedule_display_name, str)
+
+
 class Redemption(models.Model):
     """A member's redemption of a reward, with the price actually paid snapshotted."""
+
+    replayed: bool  # set by the redemption service on what it returns
 
     class Status(models.TextChoices):
         CONFIRMED = "confirmed", _("Confirmed")
@@ -321,6 +391,9 @@ class Redemption(models.Model):
     unit_cash_fen = models.PositiveBigIntegerField(_("cash per unit (fen)"), default=0)
     cash_due_fen = models.PositiveBigIntegerField(_("cash due at the merchant (fen)"), default=0)
     face_value_fen = models.PositiveBigIntegerField(_("face value per unit (fen)"))
+    # Whether this redemption took units from a limited stock: a cancel gives units back
+    # only then. NULL: made before this was recorded (a cancel follows the stock as it is now).
+    stock_taken = models.BooleanField(_("taken from a limited stock"), null=True, blank=True)
     status = models.CharField(
         _("status"), max_length=10, choices=Status.choices, default=Status.CONFIRMED
     )
@@ -333,6 +406,11 @@ class Redemption(models.Model):
         verbose_name=_("ledger transaction"),
     )
     created_at = models.DateTimeField(_("redeemed at"), default=timezone.now)
+    # Goods and services: the code the member shows (as text and QR) to collect it.
+    pickup_code = models.CharField(  # noqa: DJ001 - NULL for vouchers: unique only when set
+        _("pickup code"), max_length=24, unique=True, null=True, blank=True
+    )
+    ready_at = models.DateTimeField(_("ready for pickup at"), null=True, blank=True)
     fulfilled_at = models.DateTimeField(_("fulfilled at"), null=True, blank=True)
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
     cancelled_by = models.CharField(
@@ -376,6 +454,18 @@ class Redemption(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.reward_title} ×{self.quantity}"
+
+    @property
+    def fulfilment_stage(self) -> str:
+        """waiting / ready / handed_over / cancelled: the merchant's fulfilment queue."""
+        if self.status == self.Status.CANCELLED:
+            return "cancelled"
+        if self.status == self.Status.FULFILLED:
+            return "handed_over"
+        return "ready" if self.ready_at else "waiting"
+
+    def get_fulfilment_stage_display(self) -> str:
+        return str(FULFILMENT_STAGE_LABELS[self.fulfilment_stage])
 
     @property
     def is_cancellable(self) -> bool:
@@ -425,6 +515,20 @@ class Voucher(models.Model):
     def get_status_display(self) -> str:
         return self.status_label_at(timezone.now())
 
+
+# The merchant's fulfilment queue, for goods and services (vouchers have no pickup code).
+FULFILMENT_STAGES = {
+    "waiting": Q(status="confirmed", ready_at__isnull=True, pickup_code__isnull=False),
+    "ready": Q(status="confirmed", ready_at__isnull=False, pickup_code__isnull=False),
+    "handed_over": Q(status="fulfilled", pickup_code__isnull=False),
+}
+
+FULFILMENT_STAGE_LABELS = {
+    "waiting": _("Being prepared"),
+    "ready": _("Ready for pickup"),
+    "handed_over": _("Handed over"),
+    "cancelled": _("Cancelled"),
+}
 
 VOUCHER_STATUS_LABELS = {
     "used": _("used"),

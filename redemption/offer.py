@@ -53,11 +53,20 @@ class Offer:
 
     def prices(self, rewards: list[Reward], *, on: date) -> dict[int, Price]:
         """`reward_prices(rewards, on=on)`, with the day's rules read once per process."""
-        from redemption.selectors import prices_with_rules, schedule_rules
+        from redemption.selectors import prices_with_rules
+
+        return prices_with_rules(rewards, rules=self.rules_on(on), on=on)
+
+    def rules_on(self, on: date) -> list[ScheduleRule]:
+        """The price rules that could apply on `on`, read once per process and day."""
+        from redemption.selectors import schedule_rules
 
         if on not in self.rules:
             self.rules = {on: schedule_rules({r.merchant_id for r in self.rewards}, on=on)}
-        return prices_with_rules(rewards, rules=self.rules[on], on=on)
+        return self.rules[on]
+
+    def merchant_names(self) -> dict[int, str]:
+        return {r.merchant_id: r.merchant.name for r in self.rewards}
 
 
 _offer: Offer | None = None

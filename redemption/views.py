@@ -22,8 +22,10 @@ from redemption.models import Redemption, WinBackOffer
 from redemption.pricing import point_value_hundredths_of_fen
 from redemption.selectors import (
     member_open_winback_offers,
+    member_redeem_blockers,
     member_redemptions,
     member_spendable_points,
+    merchant_directory,
     pricing_day,
     reward_price,
     reward_price_history,
@@ -41,7 +43,7 @@ def _member(request) -> Member | None:
 
 
 def _available_reward(pk: int, now):
-    reward = rewards_available(now=now).filter(pk=pk).first()
+    reward = rewards_available(now=now).select_related("pickup_store").filter(pk=pk).first()
     if reward is None:
         raise Http404
     return reward
@@ -89,12 +91,28 @@ def reward_list(request):
         if member is not None
         else {}
     )
+    blockers = (
+        member_redeem_blockers(
+            member,
+            rewards,
+            spendable=next(iter(projections.values())).balance if projections else None,
+        )
+        if member is not None
+        else {}
+    )
     rows = [
-        {"reward": reward, "price": prices[reward.pk], "projection": projections.get(reward.pk)}
+        {
+            "reward": reward,
+            "price": prices[reward.pk],
+            "projection": projections.get(reward.pk),
+            "blocked": blockers.get(reward.pk, ""),
+        }
         for reward in rewards
         if not filters.get("affordable")
         or (
-            projections.get(reward.pk) and projections[reward.pk].shortfall == 0 and reward.in_stock
+            projections.get(reward.pk)
+            and projections[reward.pk].shortfall == 0
+            and reward.pk not in blockers
         )
     ]
     return render(
@@ -121,6 +139,11 @@ def reward_detail(request, pk: int):
         "reward": reward,
         "price": price,
         "projection": projection,
+        "blocked": member_redeem_blockers(
+            member, [reward], spendable=projection.balance if projection else None
+        ).get(reward.pk, "")
+        if member is not None
+        else "",
         "spendable": member_spendable_points(member, now=now) if member else 0,
         "history": list(reward_price_history(reward)[:20]),
         "floor_fen": settings.POINT_VALUE_FLOOR_FEN,
@@ -132,6 +155,10 @@ def reward_detail(request, pk: int):
         "form": QuantityForm(),
         "offer": offer,
         "offer_price": offer.as_price() if offer else None,
+        # The shortfall to the offer's own price, not to the list price.
+        "offer_shortfall": max(offer.points_price - member_spendable_points(member, now=now), 0)
+        if offer and member
+        else 0,
         "offer_usable": offer is not None and offer.is_usable_at(now),
         "offer_status": offer.status_at(now) if offer else "",
     }
@@ -210,6 +237,7 @@ def reward_redeem_view(request, pk: int):
         "after": spendable - total,
         "enough": spendable >= total,
         "in_stock": reward.stock is None or reward.stock >= quantity,
+        "stock": reward.stock,
         "token": uuid.uuid4().hex,
     }
     return render(request, "redemption/reward_confirm.html", context)
@@ -257,3 +285,13 @@ def redemption_cancel(request, pk: int):
             % {"points": redemption.points_total},
         )
     return redirect(f"{reverse('my_redemptions')}#redemption-{redemption.pk}")
+
+
+def stores(request):
+    """哪里可以用积分: every merchant, its stores (address, hours), categories and rewards.
+    Open to visitors too: it is how someone decides to join."""
+    return render(
+        request,
+        "redemption/stores.html",
+        {"directory": merchant_directory(), "member": _member(request)},
+    )

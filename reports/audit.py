@@ -15,27 +15,71 @@ from django.db import connection
 from merchants.models import Merchant
 from points.models import (
     Account,
+    LedgerCheckpoint,
     LedgerEntry,
     LedgerSeal,
     LedgerTransaction,
+    LotAllocation,
     Member,
+    PointLot,
+    Purchase,
+    Refund,
 )
 from reports.periods import BadPeriod, day_start, parse_day
 
+# One list for both formats, in this order (docs/audit.md, "The export", says what each is).
 COLUMNS = [
+    "record",  # "export" (first: what was exported), "entry" (one per ledger entry), "checkpoint"
+    "seq",  # the transaction's position in the seal chain (1 = first sealed); empty: unsealed
     "transaction_id",
-    "seal_hash",
-    "time",
     "kind",
-    "member_no",
-    "account",
-    "points",
-    "balance_after",
+    "kind_label",
+    "posted_at",
+    "occurred_at",
+    "merchant_id",
     "merchant",
+    "member_id",
+    "member_no",
     "reference",
     "reason",
     "actor",
+    "idempotency_key",
+    "reverses",
+    "breakdown",
+    "account_id",
+    "account",
+    "points",
+    "balance_after",
+    "lots",
+    "allocations",
+    "seal_version",
+    "prev_hash",
+    "hash",
+    "record_data",
 ]
+# The regulator's words for the kinds (fixed, like the kind codes: an auditor matches on them).
+KIND_LABELS = {
+    "earn": "获取",
+    "green_earn": "绿色积分",
+    "bonus": "赠送",
+    "redeem": "兑换",
+    "redeem_cancel": "兑换取消",
+    "compensation": "补偿",
+    "refund": "退款",
+    "expire": "失效",
+    "adjust": "调整",
+    "green_activity": "绿色活动",
+}
+GREEN_LABEL = "绿色积分"
+
+
+def kind_label(kind: str, account_kind: str) -> str:
+    """The Chinese label of an entry's kind; green points earned say 绿色积分."""
+    if account_kind in ("green", "green_issuance") and kind in ("earn", "green_earn"):
+        return GREEN_LABEL
+    return KIND_LABELS.get(kind, kind)
+
+
 FORMATS = ("csv", "jsonl")
 
 
@@ -111,11 +155,20 @@ def audit_filters(*, date_from, date_to, member=None, merchant=None, kind=None) 
 
 
 def audit_rows_sql(filters: AuditFilters) -> tuple[str, list]:
-    """The SELECT of the audit trail, and its parameters, in ledger order."""
+    """The SELECT of the audit trail's entry rows, and its parameters, in ledger order.
+
+    One row per ledger entry with everything its transaction's seal covers (docs/audit.md):
+    seq, kind, posted and business time, merchant (for an expiry: the merchants that issued
+    the expired lots), member, document reference, account, amount, balance after it, the
+    lots the transaction created and the allocations it consumed (canonical JSON arrays), and
+    the seal's version, previous hash and hash. Column order: `ENTRY_SQL_COLUMNS`.
+    """
     q = connection.ops.quote_name
     entry, txn = q(LedgerEntry._meta.db_table), q(LedgerTransaction._meta.db_table)
     account, member = q(Account._meta.db_table), q(Member._meta.db_table)
     merchant, seal = q(Merchant._meta.db_table), q(LedgerSeal._meta.db_table)
+    lot, allocation = q(PointLot._meta.db_table), q(LotAllocation._meta.db_table)
+    purchase, refund = q(Purchase._meta.db_table), q(Refund._meta.db_table)
     where = ["t.created_at >= %s", "t.created_at < %s"]
     params: list = [day_start(filters.date_from), day_start(filters.date_to + timedelta(days=1))]
     if filters.member_id is not None:
@@ -127,20 +180,28 @@ def audit_rows_sql(filters: AuditFilters) -> tuple[str, list]:
     if filters.kind:
         where.append("t.kind = %s")
         params.append(filters.kind)
-    if connection.vendor == "postgresql":
-        # ISO 8601 in the site's zone, formatted by the database (parsing a timestamp per
-        # row in Python costs more than the rest of the row).
-        time_column = f"""(SELECT to_char(l.local, 'YYYY-MM-DD"T"HH24:MI:SS.US')
-                    || CASE WHEN l.local >= l.utc THEN '+' ELSE '' END
-                    || to_char(l.local - l.utc, 'HH24:MI')
-                  FROM (SELECT t.created_at AT TIME ZONE {_quote_literal(settings.TIME_ZONE)}
-                               AS local,
-                               t.created_at AT TIME ZONE 'UTC' AS utc) l)"""
-    else:
-        time_column = "t.created_at"
+    utc = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
     sql = f"""
-        SELECT t.id, s.hash, {time_column}, t.kind, m.member_no, a.code, r.points,
-               r.balance_after, mc.name, t.reference, t.reason, t.actor
+        SELECT s.seq, t.id, t.kind, {_local_time("t.created_at")},
+               {_local_time("COALESCE(p.occurred_at, rf.created_at, t.created_at)")},
+               t.merchant_id,
+               CASE WHEN t.kind = 'expire' THEN (
+                   SELECT string_agg(DISTINCT im.name, '、')
+                   FROM {allocation} ea
+                   JOIN {lot} el ON el.id = ea.lot_id
+                   JOIN {txn} et ON et.id = el.transaction_id
+                   JOIN {merchant} im ON im.id = et.merchant_id
+                   WHERE ea.transaction_id = t.id
+               ) ELSE mc.name END,
+               t.member_id, m.member_no, t.reference, t.reason, t.actor, t.idempotency_key,
+               t.reverses_id, t.breakdown::text, a.id, a.code, a.kind, r.points, r.balance_after,
+               (SELECT json_agg(json_build_array(l.id, la.code, l.points,
+                                                 {utc.format("l.expires_at")}) ORDER BY l.id)
+                FROM {lot} l JOIN {account} la ON la.id = l.account_id
+                WHERE l.transaction_id = t.id)::text,
+               (SELECT json_agg(json_build_array(al.lot_id, al.points) ORDER BY al.lot_id)
+                FROM {allocation} al WHERE al.transaction_id = t.id)::text,
+               s.seal_version, s.prev_hash, s.hash
         FROM (
             SELECT e.id, e.transaction_id, e.account_id, e.points,
                    CAST(SUM(e.points) OVER (
@@ -153,11 +214,68 @@ def audit_rows_sql(filters: AuditFilters) -> tuple[str, list]:
         JOIN {account} a ON a.id = r.account_id
         LEFT JOIN {member} m ON m.id = t.member_id
         LEFT JOIN {merchant} mc ON mc.id = t.merchant_id
-        LEFT JOIN {seal} s ON s.transaction_id = t.id
+        LEFT JOIN (
+            SELECT transaction_id, prev_hash, hash, seal_version,
+                   ROW_NUMBER() OVER (ORDER BY id) AS seq
+            FROM {seal}
+        ) s ON s.transaction_id = t.id
+        LEFT JOIN {purchase} p ON p.transaction_id = t.id
+        LEFT JOIN {refund} rf ON rf.transaction_id = t.id
         WHERE {" AND ".join(where)}
         ORDER BY t.id, r.id
     """
     return sql, params
+
+
+ENTRY_SQL_COLUMNS = [
+    "seq",
+    "transaction_id",
+    "kind",
+    "posted_at",
+    "occurred_at",
+    "merchant_id",
+    "merchant",
+    "member_id",
+    "member_no",
+    "reference",
+    "reason",
+    "actor",
+    "idempotency_key",
+    "reverses",
+    "breakdown",
+    "account_id",
+    "account",
+    "account_kind",
+    "points",
+    "balance_after",
+    "lots",
+    "allocations",
+    "seal_version",
+    "prev_hash",
+    "hash",
+]
+
+
+def _local_time(expression: str) -> str:
+    """ISO 8601 with microseconds and offset in the site's zone, formatted by the database
+    (parsing a timestamp per row in Python costs more than the rest of the row)."""
+    zone = _quote_literal(settings.TIME_ZONE)
+    return f"""(SELECT to_char(l.local, 'YYYY-MM-DD"T"HH24:MI:SS.US')
+                    || CASE WHEN l.local >= l.utc THEN '+' ELSE '' END
+                    || to_char(l.local - l.utc, 'HH24:MI')
+                  FROM (SELECT {expression} AT TIME ZONE {zone} AS local,
+                               {expression} AT TIME ZONE 'UTC' AS utc) l)"""
+
+
+def audit_checkpoints(filters: AuditFilters) -> list[dict]:
+    """The signed checkpoints covering the period: the last one before it and every one
+    signed since its first day (docs/audit.md, "Checkpoints in an export")."""
+    from points.services.checkpoints import checkpoint_record
+
+    start = day_start(filters.date_from)
+    before = LedgerCheckpoint.objects.filter(at__lt=start).order_by("-seq").first()
+    since = list(LedgerCheckpoint.objects.filter(at__gte=start).order_by("seq"))
+    return [checkpoint_record(c) for c in ([before] if before else []) + since]
 
 
 def _quote_literal(text: str) -> str:

@@ -25,9 +25,11 @@ from django.utils.translation import gettext as _
 
 from activities.selectors import activity_participation
 from merchants.models import Merchant
+from merchants.money import format_yuan
 from points.models import (
     Account,
     Community,
+    LedgerCheckpoint,
     LedgerEntry,
     LedgerSeal,
     LedgerTransaction,
@@ -332,23 +334,41 @@ def _entry_sum(entries: QuerySet[LedgerEntry]) -> int:
     return entries.aggregate(total=Sum("points"))["total"] or 0
 
 
-def _entries(kind: str, merchant: Merchant | None, start=None, end=None):
+def _entries(kind: str, merchant: Merchant | None, start=None, end=None, *, at_purchase_time=False):
+    """Entries on the system account of `kind`, posted in [start, end) — or, with
+    `at_purchase_time`, those whose purchase happened then (an earn is dated by its
+    purchase's occurred_at, a refund by the purchase it reverses, anything else by its
+    posting), so analytics date points and sales by the same moment."""
     entries = LedgerEntry.objects.filter(account__kind=kind)
     entries = (
         entries.filter(account__merchant=merchant)
         if merchant is not None
         else entries.filter(account__merchant__isnull=True)
     )
+    moment = "transaction__created_at"
+    if at_purchase_time and (start is not None or end is not None):
+        entries = entries.annotate(
+            moment=Coalesce(
+                "transaction__purchase__occurred_at",
+                "transaction__reverses__purchase__occurred_at",
+                "transaction__created_at",
+            )
+        )
+        moment = "moment"
     if start is not None:
-        entries = entries.filter(transaction__created_at__gte=start)
+        entries = entries.filter(**{f"{moment}__gte": start})
     if end is not None:
-        entries = entries.filter(transaction__created_at__lt=end)
+        entries = entries.filter(**{f"{moment}__lt": end})
     return entries
 
 
-def points_issued(merchant: Merchant | None, start=None, end=None) -> int:
+def points_issued(
+    merchant: Merchant | None, start=None, end=None, *, at_purchase_time: bool = False
+) -> int:
     """Standard points issued (net of refunds): the negated sum on `issuance:<slug>`."""
-    return -_entry_sum(_entries(Account.Kind.ISSUANCE, merchant, start, end))
+    return -_entry_sum(
+        _entries(Account.Kind.ISSUANCE, merchant, start, end, at_purchase_time=at_purchase_time)
+    )
 
 
 def points_redeemed_at(merchant: Merchant | None, start=None, end=None) -> int:
@@ -404,11 +424,11 @@ class MerchantFigures:
 
     @property
     def sales_yuan(self) -> str:
-        return f"{self.sales_fen / 100:.2f}"
+        return format_yuan(self.sales_fen)
 
     @property
     def green_sales_yuan(self) -> str:
-        return f"{self.green_sales_fen / 100:.2f}"
+        return format_yuan(self.green_sales_fen)
 
     @property
     def green_share_percent(self) -> float:
@@ -430,21 +450,23 @@ def merchant_figures(merchant: Merchant, period: Period) -> MerchantFigures:
         green=Sum(NET_AMOUNT_FEN, filter=Q(carbon_saved_g__gt=0)),
         carbon=Sum(NET_CARBON_G, filter=Q(carbon_saved_g__gt=0)),
     )
-    green_points = -_entry_sum(_entries(Account.Kind.GREEN_ISSUANCE, merchant, start, end))
+    green_points = -_entry_sum(
+        _entries(Account.Kind.GREEN_ISSUANCE, merchant, start, end, at_purchase_time=True)
+    )
     months = []
     for month in months_back(period.months[-1], 12):
         month_start, month_end = day_start(month), day_start(next_month(month))
         months.append(
             {
                 "month": month,
-                "issued": points_issued(merchant, month_start, month_end),
+                "issued": points_issued(merchant, month_start, month_end, at_purchase_time=True),
                 "redeemed": points_redeemed_at(merchant, month_start, month_end),
             }
         )
     return MerchantFigures(
         merchant=merchant,
         period=period,
-        issued=points_issued(merchant, start, end),
+        issued=points_issued(merchant, start, end, at_purchase_time=True),
         redeemed=points_redeemed_at(merchant, start, end),
         expired=points_expired_from(merchant, start, end),
         issued_lifetime=points_issued(merchant),
@@ -465,6 +487,12 @@ class SettlementLine:
     issued: int
     redeemed: int
     fen_per_point: int
+    # Of `redeemed`: points that came from platform bonuses and from manual adjustments
+    # (by the lots the redemptions consumed), and the bonus points the merchant is paid for.
+    redeemed_bonus: int = 0
+    redeemed_adjusted: int = 0
+    bonus_paid: int = 0
+    label: str = ""  # the platform's lines: "bonuses" or "adjustments"
 
     @property
     def name(self) -> str:
@@ -472,12 +500,28 @@ class SettlementLine:
 
     @property
     def slug(self) -> str:
-        return self.merchant.slug if self.merchant else "platform"
+        if self.merchant:
+            return self.merchant.slug
+        return "platform-adjustments" if self.label == "adjustments" else "platform"
+
+    @property
+    def redeemed_earned(self) -> int:
+        """Redeemed points that members earned by purchases (or were otherwise owed)."""
+        return self.redeemed - self.redeemed_bonus - self.redeemed_adjusted
+
+    @property
+    def bonus_unpaid(self) -> int:
+        return self.redeemed_bonus - self.bonus_paid
+
+    @property
+    def redeemed_paid(self) -> int:
+        """The redeemed points the merchant is paid for: bonus points only up to the cap."""
+        return self.redeemed - self.bonus_unpaid
 
     @property
     def net_points(self) -> int:
         """Positive: the coalition owes the merchant; negative: the merchant owes it."""
-        return self.redeemed - self.issued
+        return self.redeemed_paid - self.issued
 
     @property
     def net_fen(self) -> int:
@@ -489,6 +533,7 @@ class Settlement:
     period: Period
     fen_per_point: int
     lines: list[SettlementLine]
+    bonus_share_max: float = 0.0
 
     @property
     def issued(self) -> int:
@@ -499,6 +544,14 @@ class Settlement:
         return sum(line.redeemed for line in self.lines)
 
     @property
+    def redeemed_bonus(self) -> int:
+        return sum(line.redeemed_bonus for line in self.lines)
+
+    @property
+    def bonus_paid(self) -> int:
+        return sum(line.bonus_paid for line in self.lines)
+
+    @property
     def net_points(self) -> int:
         return sum(line.net_points for line in self.lines)
 
@@ -506,15 +559,39 @@ class Settlement:
     def net_fen(self) -> int:
         return sum(line.net_fen for line in self.lines)
 
+    @property
+    def bonus_share_percent(self) -> int:
+        return round(self.bonus_share_max * 100)
 
-def settlement_statement(period: Period) -> Settlement:
-    """Points issued by and redeemed at each merchant in the month, and the net in fen."""
+
+def bonus_payable(*, redeemed_earned: int, redeemed_bonus: int, share_max: float) -> int:
+    """Bonus points a merchant is paid for in a month: at most `share_max` of the points
+    members earned by real purchases and redeemed there (so farming its own reward with
+    bonus points pays nothing without real sales)."""
+    cap = int(max(redeemed_earned, 0) * share_max)
+    return max(0, min(redeemed_bonus, cap))
+
+
+def settlement_statement(period: Period, *, merchant: Merchant | None = None) -> Settlement:
+    """Points issued by and redeemed at each merchant in the month, and the net in fen.
+
+    Redeemed points are attributed by the lots the redemptions consumed: platform bonus
+    points are shown on their own and paid only up to SETTLEMENT_BONUS_SHARE_MAX of the
+    purchase-earned points redeemed there; adjustments have their own platform line. With
+    `merchant`, only that merchant's line (what its own users may see).
+    """
     start, end = period.bounds
     fen = settings.SETTLEMENT_FEN_PER_POINT
+    share_max = settings.SETTLEMENT_BONUS_SHARE_MAX
     in_period = Q(transaction__created_at__gte=start, transaction__created_at__lt=end)
     sums = (
         LedgerEntry.objects.filter(
-            in_period, account__kind__in=[Account.Kind.ISSUANCE, Account.Kind.REDEMPTION]
+            in_period,
+            account__kind__in=[
+                Account.Kind.ISSUANCE,
+                Account.Kind.REDEMPTION,
+                Account.Kind.ADJUSTMENT,
+            ],
         )
         .values("account__merchant", "account__kind")
         .annotate(total=Sum("points"))
@@ -522,17 +599,72 @@ def settlement_statement(period: Period) -> Settlement:
     )
     issued: dict[int | None, int] = {}
     redeemed: dict[int | None, int] = {}
+    adjusted = 0
     for row in sums:
+        if row["account__kind"] == Account.Kind.ADJUSTMENT:
+            adjusted -= row["total"] or 0  # points granted to members (net of deductions)
+            continue
         target = issued if row["account__kind"] == Account.Kind.ISSUANCE else redeemed
         sign = -1 if row["account__kind"] == Account.Kind.ISSUANCE else 1
         target[row["account__merchant"]] = sign * (row["total"] or 0)
-    lines = [
-        SettlementLine(m, issued.get(m.pk, 0), redeemed.get(m.pk, 0), fen)
-        for m in Merchant.objects.order_by("name", "pk")
-    ]
-    if issued.get(None) or redeemed.get(None):
-        lines.append(SettlementLine(None, issued.get(None, 0), redeemed.get(None, 0), fen))
-    return Settlement(period=period, fen_per_point=fen, lines=lines)
+    by_origin = (
+        LotAllocation.objects.filter(
+            in_period,
+            transaction__kind__in=[
+                LedgerTransaction.Kind.REDEEM,
+                LedgerTransaction.Kind.REDEEM_CANCEL,
+            ],
+            lot__transaction__kind__in=[
+                LedgerTransaction.Kind.BONUS,
+                LedgerTransaction.Kind.ADJUST,
+            ],
+        )
+        .values("transaction__merchant", "lot__transaction__kind")
+        .annotate(total=Sum("points"))
+        .order_by()
+    )
+    from_bonus: dict[int | None, int] = {}
+    from_adjustment: dict[int | None, int] = {}
+    for row in by_origin:
+        target = (
+            from_bonus
+            if row["lot__transaction__kind"] == LedgerTransaction.Kind.BONUS
+            else from_adjustment
+        )
+        target[row["transaction__merchant"]] = row["total"] or 0
+    merchants = Merchant.objects.order_by("name", "pk")
+    if merchant is not None:
+        merchants = merchants.filter(pk=merchant.pk)
+    lines = []
+    for m in merchants:
+        total = redeemed.get(m.pk, 0)
+        bonus = from_bonus.get(m.pk, 0)
+        adjustment = from_adjustment.get(m.pk, 0)
+        lines.append(
+            SettlementLine(
+                m,
+                issued.get(m.pk, 0),
+                total,
+                fen,
+                redeemed_bonus=bonus,
+                redeemed_adjusted=adjustment,
+                bonus_paid=bonus_payable(
+                    redeemed_earned=total - bonus - adjustment,
+                    redeemed_bonus=bonus,
+                    share_max=share_max,
+                ),
+            )
+        )
+    if merchant is None:
+        if issued.get(None) or redeemed.get(None):
+            lines.append(
+                SettlementLine(
+                    None, issued.get(None, 0), redeemed.get(None, 0), fen, label="bonuses"
+                )
+            )
+        if adjusted:
+            lines.append(SettlementLine(None, adjusted, 0, fen, label="adjustments"))
+    return Settlement(period=period, fen_per_point=fen, lines=lines, bonus_share_max=share_max)
 
 
 # --- Ledger integrity ---------------------------------------------------------------------
@@ -544,6 +676,7 @@ class IntegrityStatus:
     transactions: int
     sealed: int
     last_verification: LedgerVerification | None
+    latest_checkpoint: LedgerCheckpoint | None = None
 
     @property
     def unsealed(self) -> int:
@@ -556,6 +689,7 @@ def ledger_integrity_status() -> IntegrityStatus:
         transactions=LedgerTransaction.objects.count(),
         sealed=LedgerSeal.objects.count(),
         last_verification=LedgerVerification.objects.order_by("-started_at", "-id").first(),
+        latest_checkpoint=LedgerCheckpoint.objects.order_by("-seq").first(),
     )
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_risk
 
 app_name = "reports"
 
@@ -16,4 +16,11 @@ urlpatterns = [
     path("staff/audit/export/", views.audit_export_view, name="audit_export"),
     path("staff/integrity/", views.integrity, name="integrity"),
     path("staff/integrity/run/", views.integrity_run, name="integrity_run"),
+    path("staff/integrity/seal/", views.integrity_seal, name="integrity_seal"),
+    path("staff/risk/", views_risk.risk, name="risk"),
+    path(
+        "staff/merchant/settlement/",
+        views_risk.merchant_settlement,
+        name="merchant_settlement",
+    ),
 ]

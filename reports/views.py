@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 
 from django.contrib import messages
@@ -16,7 +15,9 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from points.csv_writer import csv_writer
 from points.models import Community
+from points.services.sealing import ledger_seal
 from points.views import member_for
 from reports.access import merchant_of, platform_staff_required
 from reports.audit import BadFilter, audit_filters
@@ -33,7 +34,7 @@ from reports.selectors import (
     settlement_statement,
     top_rewards,
 )
-from reports.services.audit import BOM, audit_export
+from reports.services.audit import audit_export
 from reports.services.green import REPORT_LANGUAGE, green_report_generate, render_pdf
 from reports.tasks import verify_ledger_task
 
@@ -180,7 +181,7 @@ def settlement(request):
     output = request.GET.get("format", "html")
     if output == "csv":
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer = csv_writer(buffer, bom=True)
         writer.writerow(
             [
                 _("Merchant"),
@@ -189,11 +190,24 @@ def settlement(request):
                 _("Points redeemed"),
                 _("Net points"),
                 _("Net (fen)"),
+                _("Of which platform bonus points"),
+                _("Bonus points paid"),
+                _("Of which adjustment points"),
             ]  # fmt: skip
         )
         for line in statement.lines:
             writer.writerow(
-                [line.name, line.slug, line.issued, line.redeemed, line.net_points, line.net_fen]
+                [
+                    line.name,
+                    line.slug,
+                    line.issued,
+                    line.redeemed,
+                    line.net_points,
+                    line.net_fen,
+                    line.redeemed_bonus,
+                    line.bonus_paid,
+                    line.redeemed_adjusted,
+                ]
             )
         writer.writerow(
             [
@@ -205,7 +219,7 @@ def settlement(request):
                 statement.net_fen,
             ]  # fmt: skip
         )
-        response = HttpResponse(BOM + buffer.getvalue().encode(), content_type="text/csv")
+        response = HttpResponse(buffer.getvalue().encode(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="settlement-{period.label}.csv"'
         return response
     context = {"statement": statement, "period_name": period_name(period)}
@@ -215,6 +229,11 @@ def settlement(request):
             html = render_to_string("reports/pdf/settlement.html", context)
         return _pdf_response(html, f"settlement-{period.label}.pdf")
     return render(request, "reports/settlement.html", context)
+
+
+def _audit_page(request, form, status=200):
+    exports = AuditExport.objects.select_related("user")[:50]
+    return render(request, "reports/audit.html", {"form": form, "exports": exports}, status=status)
 
 
 @platform_staff_required
@@ -227,16 +246,17 @@ def audit(request):
             "file_format": "csv",
         }
     )
-    return render(
-        request,
-        "reports/audit.html",
-        {"form": form, "exports": AuditExport.objects.select_related("user")[:50]},
-    )
+    return _audit_page(request, form)
 
 
 @platform_staff_required
+@require_http_methods(["GET", "POST"])
 def audit_export_view(request):
-    form = AuditExportForm(request.GET)
+    """POST (CSRF-checked) starts an export; a GET only shows the form, so a link from
+    another site cannot start a whole-ledger export in a staff member's name."""
+    if request.method != "POST":
+        return audit(request)
+    form = AuditExportForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
         try:
@@ -264,8 +284,7 @@ def audit_export_view(request):
             )
             response["X-Audit-Export-Id"] = str(log.pk)
             return response
-    exports = AuditExport.objects.select_related("user")[:50]
-    return render(request, "reports/audit.html", {"form": form, "exports": exports}, status=400)
+    return _audit_page(request, form, status=400)
 
 
 @platform_staff_required
@@ -279,4 +298,14 @@ def integrity_run(request):
     requested_by = request.user.get_username()
     transaction.on_commit(lambda: verify_ledger_task.delay(requested_by))
     messages.success(request, _("Ledger verification started; reload this page for the result."))
+    return redirect("reports:integrity")
+
+
+@platform_staff_required
+@require_POST
+def integrity_seal(request):
+    """Seal every unsealed transaction and sign a checkpoint now (with no broker, e.g.
+    `make run`, nothing else seals)."""
+    sealed = ledger_seal()
+    messages.success(request, _("Sealed %(count)s transactions.") % {"count": sealed})
     return redirect("reports:integrity")

@@ -1,5 +1,4 @@
 import pytest
-from django.db import connection
 
 from points.models import Account
 from points.selectors import ledger_verify
@@ -8,23 +7,16 @@ from points.services.accounts import issuance_account, member_user_create
 _counter = {"n": 0}
 
 
-def pytest_collection_modifyitems(config, items):
-    from django.conf import settings
-
-    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        return
-    skip = pytest.mark.skip(
-        reason="needs PostgreSQL (row locks, concurrent connections); run `make test`"
-    )
-    for item in items:
-        if "postgres" in item.keywords:
-            item.add_marker(skip)
-
-
 def assert_ledger_invariants():
     """Zero-sum, balance = entries, lots consistent, seal chain intact."""
-    report = ledger_verify()
+    report = ledger_verify(reconcile=False)  # helpers post without business documents
     assert report.ok, "\n".join(report.problems)
+
+
+@pytest.fixture(autouse=True)
+def _checkpoints_per_test(settings, tmp_path_factory):
+    """Each test its own checkpoint file: a flushed database must not meet old checkpoints."""
+    settings.LEDGER_CHECKPOINT_DIR = str(tmp_path_factory.mktemp("checkpoints"))
 
 
 @pytest.fixture
@@ -58,11 +50,6 @@ def issuer(merchant):
 
 def accounts_of(member):
     return {a.kind: a for a in Account.objects.filter(member=member)}
-
-
-@pytest.fixture
-def is_postgres():
-    return connection.vendor == "postgresql"
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,7 @@ def start_with(**env):
     environment = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.local",
-        "DATABASE_URL": "sqlite:///:memory:",
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:1/never_reached",
         **env,
     }
     return subprocess.run(

@@ -1,4 +1,5 @@
-"""Local development: `make run`. SQLite and eager Celery unless the environment says otherwise."""
+"""Local development: `make run`. The embedded PostgreSQL and eager Celery unless the
+environment says otherwise."""
 
 from .base import *  # noqa: F403
 from .base import env

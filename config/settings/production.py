@@ -8,9 +8,11 @@ docs/deploy.md and scaling in docs/scaling.md.
 from config.logs import json_logging_config
 
 from .base import *  # noqa: F403
-from .base import DATABASES, MIDDLEWARE, STATIC_ROOT, STORAGES, env
+from .base import DATABASES, MIDDLEWARE, STATIC_ROOT, STORAGES, env, prepared_statements
 
 DEBUG = False
+# No demo data in production: seed_demo refuses (and `check --deploy` fails on leftovers).
+DEMO_DATA_ALLOWED = False
 SECRET_KEY = env("SECRET_KEY")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 # Full origins, e.g. https://jifen.example.com (needed for POSTs behind the proxy).
@@ -18,6 +20,10 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # Health probes come by IP over plain HTTP: answer them before host checks and redirects.
 MIDDLEWARE = ["config.health.HealthCheckMiddleware", *MIDDLEWARE]
+
+# The image's code directory is read-only: the file SMS backend (a local trial only; a real
+# deployment names its provider's backend in SMS_BACKEND) writes under /tmp unless told.
+SMS_FILE_PATH = env("SMS_FILE_PATH", default="") or "/tmp/jifen-sms/outbox.jsonl"
 
 # --- HTTPS ------------------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -52,6 +58,8 @@ if env.bool("PGBOUNCER_TRANSACTION_POOLING", default=False):
         _database["DISABLE_SERVER_SIDE_CURSORS"] = True
     # Nor do prepared statements, before PgBouncer 1.21 (max_prepared_statements).
     DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=False)
+    for _database in DATABASES.values():
+        prepared_statements(_database, DATABASE_PREPARED_STATEMENTS)
 
 # --- Celery -----------------------------------------------------------------------------
 # Let the LOGGING below format worker logs too, instead of Celery's own root handler.
@@ -59,3 +67,6 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Logging: one JSON object per line on stderr, for the log shipper -----------------
 LOGGING = json_logging_config(env("LOG_LEVEL", default="INFO"))
+
+# A production checkpoint key is provisioned, never generated on a server (docs/audit.md).
+LEDGER_SIGNING_KEY_GENERATE = env.bool("LEDGER_SIGNING_KEY_GENERATE", default=False)

@@ -1,8 +1,7 @@
-"""Tests: PostgreSQL and Redis by default (`make test`); `make test-sqlite` sets DATABASE_URL."""
+"""Tests (`make test`): PostgreSQL at DATABASE_URL, else the embedded server, and Redis."""
 
 import os
 
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/jifen")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 from .base import *  # noqa: E402,F403
@@ -21,9 +20,8 @@ STORAGES["staticfiles"] = {  # noqa: F405
 }
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 
-# Django flushes PostgreSQL test tables with TRUNCATE between transactional tests; the
-# append-only trigger lets TRUNCATE through only on connections that set this flag.
+# Django flushes test tables with TRUNCATE between transactional tests; the append-only
+# trigger lets TRUNCATE through only on connections that set this flag.
 LEDGER_ALLOW_TEST_TRUNCATE = True
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jifen.allow_truncate=on"
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jifen.allow_truncate=on"

@@ -1,6 +1,6 @@
 """Ledger rows are append-only at the database: UPDATE, DELETE and TRUNCATE are refused.
 
-PostgreSQL lets TRUNCATE through only on a connection that sets `jifen.allow_truncate=on`
+The trigger lets TRUNCATE through only on a connection that sets `jifen.allow_truncate=on`
 (the test settings do, so Django can flush test tables); UPDATE and DELETE never pass.
 """
 
@@ -29,40 +29,24 @@ $$;
 
 def create_triggers(apps, schema_editor):
     execute = schema_editor.execute
-    if schema_editor.connection.vendor == "postgresql":
-        execute(PG_FUNCTION, params=None)
-        for table in APPEND_ONLY_TABLES:
-            execute(
-                f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                f"FOR EACH ROW EXECUTE FUNCTION jifen_refuse_ledger_change()"
-            )
-            execute(
-                f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-                f"FOR EACH STATEMENT EXECUTE FUNCTION jifen_refuse_ledger_change()"
-            )
-    elif schema_editor.connection.vendor == "sqlite":
-        for table in APPEND_ONLY_TABLES:
-            for operation in ("UPDATE", "DELETE"):
-                execute(
-                    f"CREATE TRIGGER {table}_no_{operation.lower()} BEFORE {operation} ON {table} "
-                    f"BEGIN SELECT RAISE(ABORT, 'jifen ledger is append-only: {operation} on "
-                    f"{table} is not allowed; post a reversing transaction instead'); END"
-                )
-    else:
-        raise RuntimeError("Jifen's ledger needs PostgreSQL or SQLite for its append-only triggers.")
+    execute(PG_FUNCTION, params=None)
+    for table in APPEND_ONLY_TABLES:
+        execute(
+            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION jifen_refuse_ledger_change()"
+        )
+        execute(
+            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION jifen_refuse_ledger_change()"
+        )
 
 
 def drop_triggers(apps, schema_editor):
     execute = schema_editor.execute
-    if schema_editor.connection.vendor == "postgresql":
-        for table in APPEND_ONLY_TABLES:
-            execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
-            execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
-        execute("DROP FUNCTION IF EXISTS jifen_refuse_ledger_change()")
-    elif schema_editor.connection.vendor == "sqlite":
-        for table in APPEND_ONLY_TABLES:
-            for operation in ("update", "delete"):
-                execute(f"DROP TRIGGER IF EXISTS {table}_no_{operation}")
+    for table in APPEND_ONLY_TABLES:
+        execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+        execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
+    execute("DROP FUNCTION IF EXISTS jifen_refuse_ledger_change()")
 
 
 class Migration(migrations.Migration):

@@ -62,13 +62,13 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='member',
             name='card_secret',
-            field=models.CharField(default=points.dynamic_code.secret_new, editable=False, max_length=64, verbose_name='card secret'),
+            field=models.CharField(db_default='', default=points.dynamic_code.secret_new, editable=False, max_length=64, verbose_name='card secret'),
         ),
         migrations.CreateModel(
             name='IdentityEvent',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('code_sent', 'Code sent'), ('code_refused', 'Code refused (limit)'), ('code_failed', 'Wrong code'), ('code_verified', 'Code verified'), ('signup', 'Signed up'), ('claim', 'Card claimed'), ('login_sms', 'Logged in by SMS'), ('till_enrol', 'Enrolled at a till')], max_length=20, verbose_name='kind')),
+                ('kind', models.CharField(choices=[('code_sent', 'Code sent'), ('code_failed', 'Wrong code'), ('code_verified', 'Code verified'), ('signup', 'Signed up'), ('claim', 'Card claimed'), ('login_sms', 'Logged in by SMS'), ('till_enrol', 'Enrolled at a till')], max_length=20, verbose_name='kind')),
                 ('purpose', models.CharField(blank=True, max_length=20, verbose_name='purpose')),
                 ('mobile_masked', models.CharField(blank=True, max_length=11, verbose_name='mobile (masked)')),
                 ('actor', models.CharField(max_length=80, verbose_name='actor')),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
+from merchants.models import Merchant
 from points.member_numbers import member_no_new
 from points.models import Account, Community, Member
 
@@ -17,7 +20,7 @@ PLATFORM = "platform"
 _committed_system_accounts: dict[str, Account] = {}
 
 
-def system_account(kind: str, merchant=None) -> Account:
+def system_account(kind: str, merchant: Merchant | None = None) -> Account:
     """The system account of `kind` (per merchant for issuance and redemption), created once."""
     if kind in Account.MEMBER_KINDS:
         raise ValueError("Member accounts are created with the member.")
@@ -40,11 +43,11 @@ def _system_account_by_code(code: str, kind: str, merchant=None) -> Account:
     return account
 
 
-def issuance_account(merchant=None) -> Account:
+def issuance_account(merchant: Merchant | None = None) -> Account:
     return system_account(Account.Kind.ISSUANCE, merchant)
 
 
-def redemption_account(merchant=None) -> Account:
+def redemption_account(merchant: Merchant | None = None) -> Account:
     return system_account(Account.Kind.REDEMPTION, merchant)
 
 
@@ -64,7 +67,7 @@ def community_activity_account(community: Community) -> Account:
 
 def member_create(
     *,
-    user,
+    user: Any,
     member_no: str | None = None,
     community: Community | None = None,
     mobile: str | None = None,
@@ -103,7 +106,9 @@ def member_account_code(member_id: int, kind: str) -> str:
     return f"member:{member_id}:{kind}"
 
 
-def member_user_create(*, username: str, password: str, email: str = "", **member_fields) -> Member:
+def member_user_create(
+    *, username: str, password: str, email: str = "", **member_fields: Any
+) -> Member:
     """Create a login and its member in one step (sign-up, demo data, tests)."""
     with transaction.atomic():
         user = get_user_model().objects.create_user(

@@ -3,23 +3,32 @@
 An adjustment grants (+) or deducts (−) standard points with a mandatory reason. It posts
 through `ledger_post` (kind "adjust"): member standard ±P, the `adjustment` system account ∓P.
 At most ADJUSTMENT_APPROVAL_THRESHOLD points (either way) are applied when requested; more
-wait until a different platform-staff user approves. A deduction never takes more than the
-member can spend (no debt is created by hand).
+wait until a different platform-staff user approves. The threshold holds for the sum of a
+member's adjustments over any rolling 24 hours and for each requester's total per day, so
+splitting one large adjustment into small ones cannot bypass the second person. A deduction
+never takes more than the member can spend (no debt is created by hand).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Q, Sum
+from django.db.models.functions import Abs
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from points.models import Account, AdjustmentRequest, LedgerTransaction, Member
+from points.models import Account, AdjustmentRequest, LedgerTransaction, Member, Notification
 from points.selectors import spendable_balance
 from points.services.accounts import adjustment_account
 from points.services.ledger import InsufficientPoints, Posting, ledger_post
+from points.services.notifications import member_notify
 
 MAX_ADJUSTMENT_POINTS = 10_000_000
 REQUEST_PERMISSION = "points.add_adjustmentrequest"
@@ -61,19 +70,49 @@ class DeductionTooLarge(AdjustmentError):
 
 
 def needs_approval(points: int) -> bool:
-    return abs(points) > settings.ADJUSTMENT_APPROVAL_THRESHOLD
+    threshold: int = settings.ADJUSTMENT_APPROVAL_THRESHOLD
+    return abs(points) > threshold
 
 
-def adjustment_validate(*, member: Member, points, reason, now: datetime | None = None) -> str:
+def _adjusted_points(requests) -> int:
+    """The sum of |points| of `requests` not rejected (pending ones count: they may apply)."""
+    return (
+        requests.exclude(status=AdjustmentRequest.Status.REJECTED).aggregate(
+            total=Sum(Abs("points"))
+        )["total"]
+        or 0
+    )
+
+
+def split_needs_approval(*, member: Member, points: int, requested_by, now: datetime) -> bool:
+    """Whether this request, with the member's last 24 hours and the requester's day, goes
+    past the threshold. Call with the member's and the requester's rows locked."""
+    threshold = settings.ADJUSTMENT_APPROVAL_THRESHOLD
+    member_day = _adjusted_points(
+        AdjustmentRequest.objects.filter(member=member, requested_at__gt=now - timedelta(days=1))
+    )
+    day_start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    requester_day = _adjusted_points(
+        AdjustmentRequest.objects.filter(
+            Q(requested_at__gte=day_start, requested_at__lt=day_start + timedelta(days=1)),
+            requested_by=requested_by,
+        )
+    )
+    return max(member_day, requester_day) + abs(points) > threshold
+
+
+def adjustment_validate(
+    *, member: Member, points: Any, reason: Any, now: datetime | None = None
+) -> str:
     """Check an adjustment before it is requested; return the cleaned reason.
 
     Raises `ReasonRequired`, `InvalidAdjustment` or `DeductionTooLarge` (a deduction larger
     than the member's spendable points).
     """
-    reason = (reason or "").strip()
-    if not reason:
+    cleaned = str(reason or "").strip()
+    if not cleaned:
         raise ReasonRequired(_("A reason is required for every adjustment."))
-    if len(reason) > 255:
+    if len(cleaned) > 255:
         raise InvalidAdjustment(_("Keep the reason to 255 characters."))
     if type(points) is not int or points == 0 or abs(points) > MAX_ADJUSTMENT_POINTS:
         raise InvalidAdjustment(
@@ -84,11 +123,11 @@ def adjustment_validate(*, member: Member, points, reason, now: datetime | None 
         available = _spendable(member, now=now)
         if -points > available:
             raise _deduction_too_large(-points, available)
-    return reason
+    return cleaned
 
 
 def adjustment_request(
-    *, member: Member, points: int, reason: str, requested_by, now: datetime | None = None
+    *, member: Member, points: int, reason: str, requested_by: Any, now: datetime | None = None
 ) -> AdjustmentRequest:
     """Record an adjustment; apply it at once unless it needs a second user's approval.
 
@@ -99,6 +138,12 @@ def adjustment_request(
     now = now or timezone.now()
     reason = adjustment_validate(member=member, points=points, reason=reason, now=now)
     with transaction.atomic(durable=True):
+        # Two requests at once for one member (or by one requester) see each other's sums.
+        Member.objects.select_for_update().filter(pk=member.pk).first()
+        get_user_model().objects.select_for_update().filter(pk=requested_by.pk).first()
+        large = needs_approval(points) or split_needs_approval(
+            member=member, points=points, requested_by=requested_by, now=now
+        )
         adjustment = AdjustmentRequest.objects.create(
             member=member,
             points=points,
@@ -106,13 +151,13 @@ def adjustment_request(
             requested_by=requested_by,
             requested_at=now,
         )
-        if not needs_approval(points):
+        if not large:
             _apply(adjustment, decided_by=requested_by, now=now)
     return adjustment
 
 
 def adjustment_approve(
-    *, adjustment: AdjustmentRequest, approved_by, now: datetime | None = None
+    *, adjustment: AdjustmentRequest, approved_by: Any, now: datetime | None = None
 ) -> AdjustmentRequest:
     """A second platform-staff user approves a pending adjustment, which is then applied."""
     if not approved_by.has_perm(APPROVE_PERMISSION):
@@ -130,7 +175,7 @@ def adjustment_approve(
 
 
 def adjustment_reject(
-    *, adjustment: AdjustmentRequest, rejected_by, now: datetime | None = None
+    *, adjustment: AdjustmentRequest, rejected_by: Any, now: datetime | None = None
 ) -> AdjustmentRequest:
     """Reject (or, by its requester, withdraw) a pending adjustment; nothing is posted."""
     if not rejected_by.has_perm(APPROVE_PERMISSION):
@@ -159,7 +204,7 @@ def _lock_pending(adjustment: AdjustmentRequest) -> AdjustmentRequest:
     return locked
 
 
-def _apply(adjustment: AdjustmentRequest, *, decided_by, now: datetime) -> None:
+def _apply(adjustment: AdjustmentRequest, *, decided_by: Any, now: datetime) -> None:
     account = Account.objects.get(member_id=adjustment.member_id, kind=Account.Kind.STANDARD)
     try:
         txn = ledger_post(
@@ -187,6 +232,25 @@ def _apply(adjustment: AdjustmentRequest, *, decided_by, now: datetime) -> None:
     adjustment.decided_by = decided_by
     adjustment.decided_at = now
     adjustment.save(update_fields=["transaction", "status", "decided_by", "decided_at"])
+    _notify_adjusted(adjustment)
+
+
+ADJUSTED_UP_TITLE = gettext_lazy("%(points)s points added to your account")
+ADJUSTED_DOWN_TITLE = gettext_lazy("%(points)s points deducted from your account")
+ADJUSTED_BODY = gettext_lazy("Our staff adjusted your points. Reason: %(reason)s")
+
+
+def _notify_adjusted(adjustment: AdjustmentRequest) -> None:
+    """Tell the member of a manual adjustment, with its reason, in their language."""
+    member_notify(
+        member=adjustment.member,
+        kind=Notification.Kind.ADJUSTMENT,
+        title=ADJUSTED_UP_TITLE if adjustment.points > 0 else ADJUSTED_DOWN_TITLE,
+        body=ADJUSTED_BODY,
+        params={"points": abs(adjustment.points), "reason": adjustment.reason},
+        link=reverse("history"),
+        dedupe_key=f"adjustment:{adjustment.pk}",
+    )
 
 
 def _spendable(member: Member, *, now: datetime | None) -> int:

@@ -83,11 +83,11 @@ def catalog_forget(merchant_id: int | None = None) -> None:
         _catalogs.pop(merchant_id, None)
 
 
-def _forget_on_change(sender, instance, **kwargs) -> None:
+def _forget_on_change(sender: object, instance: object, **kwargs: object) -> None:
     catalog_forget(getattr(instance, "merchant_id", None))
 
 
-def _forget_on_campaign_categories(sender, instance, **kwargs) -> None:
+def _forget_on_campaign_categories(sender: object, instance: object, **kwargs: object) -> None:
     catalog_forget(getattr(instance, "merchant_id", None))
 
 

@@ -157,7 +157,8 @@ def sms_code_send(*, mobile: str, purpose: str, client: str, actor: str = "anony
         text = (
             f"【积分通】验证码 {code}，用于{_PURPOSE_TEXT[purpose]}，5 分钟内有效。请勿告诉他人。"
         )
-        transaction.on_commit(lambda: sms.sms_send(to=mobile, text=text))
+        # robust: a provider that fails is logged; the answer stays the same for everyone.
+        transaction.on_commit(lambda: sms.sms_send(to=mobile, text=text), robust=True)
 
 
 def sms_code_verify(

@@ -12,7 +12,7 @@ through the API would have given — except that an import grants no sign-up or 
 bonus (those follow a member's real first visit, not the loading of old receipts) and sets
 `Member.last_activity_at` to the latest imported `occurred_at` when that is newer.
 
-Writing is set-based on PostgreSQL: per batch of rows, one transaction that COPYs the
+Writing is set-based: per batch of rows, one transaction that COPYs the
 computed purchases and lines into TEMP staging tables, drops receipts already recorded
 (anti-join), posts the ledger rows with `ledger_bulk_earn_from_staging` and inserts purchases
 and lines with INSERT ... SELECT. A crash loses at most the batch in flight; a rerun skips
@@ -20,10 +20,11 @@ what was committed. The database's part of a batch runs in a second thread on th
 connection while this one reads, validates and computes the next batch (and builds its COPY
 text); lookups happen between two writes, so the connection is never used by both at once.
 Members with a negative balance (a refund debt) have their purchases posted one by one
-through `ledger_post`, which repays the debt from the new credit. On SQLite every purchase
-takes that one-by-one path: slower, same rows.
+through `ledger_post`, which repays the debt from the new credit.
 
-A row that fails validation rejects its whole purchase: every row of that receipt goes to
+Validation is `points.services.purchase_validation`'s, the rules the POS API and
+`purchase_record` apply too (this module only parses the CSV text). A row that fails
+validation rejects its whole purchase: every row of that receipt goes to
 the rejects CSV with a reason, and nothing of it is written.
 """
 
@@ -36,9 +37,11 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import IO, Any, TypeVar
 
 from django.db import (
     DEFAULT_DB_ALIAS,
@@ -46,23 +49,35 @@ from django.db import (
     OperationalError,
     connection,
     connections,
+    models,
     transaction,
 )
-from django.db.models import Q
+from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 from tqdm import tqdm
 
 from merchants.models import Category, Merchant, Product
+from points.csv_writer import csv_writer
 from points.models import Account, LedgerTransaction, Member, Purchase, PurchaseLine
 from points.rules import CampaignRule, EarnResult, LineInput, earn_for_purchase
 from points.services.accounts import issuance_account, system_account
+from points.services.errors import InvalidPurchase
 from points.services.ledger import (
     EARN_STAGING_COLUMNS,
     MemberAccountInDebt,
     ledger_bulk_earn_from_staging,
     ledger_post,
 )
+from points.services.purchase_validation import (
+    LineRequest,
+    line_check,
+    lines_check,
+    occurred_at_check,
+    purchase_idempotency_key,
+    receipt_no_check,
+)
 from points.services.purchases import ReceiptAlreadyRecorded, campaign_rules, earn_postings
+from points.statements import quote
 
 COLUMNS = (
     "merchant",
@@ -75,8 +90,6 @@ COLUMNS = (
     "amount_fen",
 )
 REJECT_COLUMNS = (*COLUMNS, "line", "reason")
-MAX_AMOUNT_FEN = 10**9
-MAX_QUANTITY = 100_000
 DEFAULT_BATCH_ROWS = 50_000
 ACTOR = "import"
 _DIGITS = re.compile(r"[0-9]+")
@@ -138,7 +151,8 @@ class _Purchase:
     receipt_no: str
     occurred_at: datetime
     lines: list[_Line]
-    earned: EarnResult | None = None
+    # Computed (`_compute`) before anything reads it.
+    earned: EarnResult = None  # type: ignore[assignment]
     purchase_id: int | None = None
 
 
@@ -201,7 +215,7 @@ def purchases_import(
             disable=not progress,
         ) as bar,
     ):
-        importer.rejects = csv.writer(rejects_file)
+        importer.rejects = csv_writer(rejects_file, bom=True)
         importer.rejects.writerow(REJECT_COLUMNS)
         # Two stages: while the writer posts batch k, this thread validates and computes
         # batch k+1 and reads k+2. The connection is used by one thread at a time: lookups
@@ -255,7 +269,7 @@ class _CsvSource:
         positions = self.positions
         width = len(COLUMNS)
 
-        def lines(handle) -> Iterator[str]:
+        def lines(handle: IO[bytes]) -> Iterator[str]:
             handle.readline()  # the header
             for raw in handle:
                 line_no[0] += 1
@@ -336,27 +350,25 @@ def _groups(rows: Iterator[_Row], multi_row_receipts: dict[str, int]) -> Iterato
 
 
 class _Writer:
-    """Writes one batch at a time; on PostgreSQL in a second thread, on the same connection.
+    """Writes one batch at a time, in a second thread, on the same connection.
 
     PostgreSQL does the writing, so the thread mostly waits on it and leaves the GIL to the
     importer's thread, which meanwhile validates and computes the next batch. The caller
-    never uses the connection while a write is in flight (`wait` first). On SQLite a write
-    runs at once, in the caller's thread.
+    never uses the connection while a write is in flight (`wait` first).
     """
 
     def __init__(self, importer: _Importer, bar: tqdm):
         self.importer = importer
         self.bar = bar
-        self.in_flight: tuple[Future, _Batch] | None = None
+        self.in_flight: tuple[Future[list[_Purchase]], _Batch] | None = None
         self.connection = connections[DEFAULT_DB_ALIAS]
         self.executor: ThreadPoolExecutor | None = None
 
     def __enter__(self) -> _Writer:
-        if self.connection.vendor == "postgresql":
-            self.connection.inc_thread_sharing()
-            self.executor = ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix="import-writer", initializer=self._share
-            )
+        self.connection.inc_thread_sharing()
+        self.executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="import-writer", initializer=self._share
+        )
         return self
 
     def _share(self) -> None:
@@ -380,7 +392,7 @@ class _Writer:
         self.importer.count_written(batch.purchases, written)
         self.bar.update(batch.rows)
 
-    def __exit__(self, exc_type, exc, traceback) -> None:
+    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
         try:
             if exc_type is None:
                 self.wait()
@@ -404,11 +416,11 @@ class _Importer:
         self.now = now
         self.batch_now = now
         self.summary = ImportSummary()
-        self.rejects = None
+        self.rejects: Any = None  # a csv writer once the import opens its file
         self.merchants = {m.slug: m for m in Merchant.objects.all()}
         self.rules: dict[int, _MerchantRules] = {}
         self.members: dict[str, _MemberRef | None] = {}
-        self.chunk = 10_000 if connection.vendor == "postgresql" else 500
+        self.chunk = 10_000
 
     # One batch: look up what it names (database), validate and compute (Python only, so it
     # can overlap the previous batch's write), then write (the `_Writer`'s thread).
@@ -431,7 +443,7 @@ class _Importer:
         for purchase in purchases:
             self._compute(purchase)
         batch = _Batch(purchases, size)
-        if purchases and connection.vendor == "postgresql":
+        if purchases:
             batch.staged = self._staged(purchases)
         return batch
 
@@ -441,9 +453,7 @@ class _Importer:
             return []
         for attempt in range(1, _WRITE_ATTEMPTS + 1):
             try:
-                if connection.vendor == "postgresql":
-                    return self._write_set_based(batch)
-                return self._write_one_by_one(batch.purchases)
+                return self._write_set_based(batch)
             except (IntegrityError, OperationalError, MemberAccountInDebt):
                 # A concurrent writer recorded one of these receipts, put a member in debt or
                 # deadlocked with us: the batch was rolled back; try it again from the top.
@@ -475,7 +485,7 @@ class _Importer:
         wanted = {row.values[1] for group in groups for row in group} - self.members.keys()
         wanted.discard("")
         for chunk in _chunks(sorted(wanted), self.chunk):
-            found: dict[str, dict] = {}
+            found: dict[str, dict[str, Any]] = {}
             accounts = Account.objects.filter(
                 member__member_no__in=chunk, kind__in=Account.MEMBER_KINDS
             ).values_list("member__member_no", "member_id", "kind", "id")
@@ -532,6 +542,7 @@ class _Importer:
     def _purchase(self, group: list[_Row]) -> _Purchase:
         """The validated purchase of one receipt's rows, or `_Rejected` naming the bad row."""
         purchase = None
+        requests: list[LineRequest] = []
         for line_no, row in enumerate(group, start=1):
             if row.error:
                 raise _Rejected(row, row.error)
@@ -545,13 +556,18 @@ class _Importer:
             member = self.members.get(member_no)
             if member is None:
                 raise _Rejected(row, f"unknown member {member_no!r}")
-            if not receipt_no:
-                raise _Rejected(row, "receipt_no is empty")
-            if len(receipt_no) > 64:
-                raise _Rejected(row, "receipt_no is longer than 64 characters")
             occurred_at = self._occurred_at(row, occurred_raw)
-            if bool(sku) == bool(category_slug):
-                raise _Rejected(row, "give exactly one of sku and category")
+            request = LineRequest(
+                line_no=line_no,
+                quantity=_whole_number(row, "quantity", qty),
+                amount_fen=_whole_number(row, "amount_fen", amount),
+                sku=sku or None,
+                category=category_slug or None,
+            )
+            with _rejecting(row):  # the rules `purchase_record` and the API apply
+                receipt_no_check(receipt_no)
+                occurred_at_check(occurred_at, now=self.now)
+                line_check(request, index=line_no - 1)
             if sku:
                 product = rules.products.get(sku)
                 if product is None:
@@ -559,13 +575,15 @@ class _Importer:
                 product_id, category = product.id, product.category
                 carbon_per_unit = product.carbon_saved_g_per_unit
             else:
-                category = rules.categories.get(category_slug)
-                if category is None:
+                found_category = rules.categories.get(category_slug)
+                if found_category is None:
                     raise _Rejected(row, f"unknown category {category_slug!r} at {merchant_slug}")
+                category = found_category
                 product_id, carbon_per_unit = None, 0
-            quantity = _bounded_int(row, "quantity", qty, MAX_QUANTITY)
-            amount_fen = _bounded_int(row, "amount_fen", amount, MAX_AMOUNT_FEN)
-            line = _Line(line_no, quantity, amount_fen, product_id, category, carbon_per_unit)
+            line = _Line(
+                line_no, request.quantity, request.amount_fen, product_id, category, carbon_per_unit
+            )
+            requests.append(request)
             if purchase is None:
                 purchase = _Purchase(merchant, member, receipt_no, occurred_at, [line])
                 continue
@@ -574,6 +592,9 @@ class _Importer:
             if occurred_at != purchase.occurred_at:
                 raise _Rejected(row, "lines of one receipt give different occurred_at times")
             purchase.lines.append(line)
+        with _rejecting(group[-1]):  # the receipt as a whole: number of lines, total
+            lines_check(requests)
+        assert purchase is not None  # a group has at least one row
         return purchase
 
     def _occurred_at(self, row: _Row, raw: str) -> datetime:
@@ -583,8 +604,6 @@ class _Importer:
             raise _Rejected(row, f"occurred_at {raw!r} is not an ISO 8601 date-time") from None
         if occurred_at.tzinfo is None:
             raise _Rejected(row, f"occurred_at {raw!r} has no UTC offset")
-        if occurred_at > self.now:
-            raise _Rejected(row, f"occurred_at {raw!r} is in the future")
         return occurred_at
 
     def _load_recorded(self, groups: list[list[_Row]]) -> None:
@@ -597,28 +616,16 @@ class _Importer:
                 keys[(merchant.pk, values[2])] = None
         self.recorded = set()
         for chunk in _chunks(list(keys), self.chunk):
-            if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        """
-                        SELECT p.merchant_id, p.receipt_no
-                          FROM unnest(%s::bigint[], %s::text[]) AS k(merchant_id, receipt_no)
-                          JOIN points_purchase p USING (merchant_id, receipt_no)
-                        """,
-                        [[key[0] for key in chunk], [key[1] for key in chunk]],
-                    )
-                    self.recorded.update(cursor.fetchall())
-                continue
-            by_merchant: dict[int, list[str]] = {}
-            for merchant_id, receipt_no in chunk:
-                by_merchant.setdefault(merchant_id, []).append(receipt_no)
-            for merchant_id, receipts in by_merchant.items():
-                self.recorded.update(
-                    (merchant_id, receipt_no)
-                    for receipt_no in Purchase.objects.filter(
-                        merchant_id=merchant_id, receipt_no__in=receipts
-                    ).values_list("receipt_no", flat=True)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    """
+                    SELECT p.merchant_id, p.receipt_no
+                      FROM unnest(%s::bigint[], %s::text[]) AS k(merchant_id, receipt_no)
+                      JOIN points_purchase p USING (merchant_id, receipt_no)
+                    """,
+                    [[key[0] for key in chunk], [key[1] for key in chunk]],
                 )
+                self.recorded.update(cursor.fetchall())
 
     def _without_recorded(self, purchases: list[_Purchase]) -> list[_Purchase]:
         """Drop receipts already recorded (a rerun), before spending time on their points."""
@@ -647,9 +654,11 @@ class _Importer:
             on=on,
         )
 
-    # --- Writing: one-by-one (SQLite; members in debt) ---------------------------------
+    # --- Writing: one by one (members in debt; the general path) -----------------------
 
     def _write_one_by_one(self, purchases: list[_Purchase]) -> list[_Purchase]:
+        """The general path for a whole batch: not run by the import; the differential test
+        holds `_write_set_based` equal to it."""
         self.batch_now = timezone.now()
         with transaction.atomic(durable=True):
             written = [p for p in purchases if self._write_one(p)]
@@ -661,7 +670,7 @@ class _Importer:
         merchant, member, earned = purchase.merchant, purchase.member, purchase.earned
         if Purchase.objects.filter(merchant=merchant, receipt_no=purchase.receipt_no).exists():
             return False
-        accounts = {
+        accounts: dict[str, Account] = {
             Account.Kind.STANDARD: Account(
                 pk=member.standard_account_id, kind=Account.Kind.STANDARD, member_id=member.id
             ),
@@ -728,24 +737,18 @@ class _Importer:
                 latest[purchase.member.id] = purchase.occurred_at
         if not latest:
             return
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    """
-                    UPDATE points_member m SET last_activity_at = t.latest
-                      FROM unnest(%s::bigint[], %s::timestamptz[]) AS t(member_id, latest)
-                     WHERE m.id = t.member_id
-                       AND (m.last_activity_at IS NULL OR m.last_activity_at < t.latest)
-                    """,
-                    [list(latest), list(latest.values())],
-                )
-            return
-        for member_id, moment in latest.items():
-            Member.objects.filter(
-                Q(last_activity_at__isnull=True) | Q(last_activity_at__lt=moment), pk=member_id
-            ).update(last_activity_at=moment)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                UPDATE points_member m SET last_activity_at = t.latest
+                  FROM unnest(%s::bigint[], %s::timestamptz[]) AS t(member_id, latest)
+                 WHERE m.id = t.member_id
+                   AND (m.last_activity_at IS NULL OR m.last_activity_at < t.latest)
+                """,
+                [list(latest), list(latest.values())],
+            )
 
-    # --- Writing: set-based (PostgreSQL) -----------------------------------------------
+    # --- Writing: set-based ------------------------------------------------------------
 
     def _write_set_based(self, batch: _Batch) -> list[_Purchase]:
         purchases = batch.purchases
@@ -756,6 +759,7 @@ class _Importer:
         with transaction.atomic(durable=True), connection.cursor() as cursor:
             # Two imports at once take turns batch by batch, so neither trips the other.
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext('jifen:import_purchases'))")
+            assert batch.staged is not None
             self._stage(cursor, batch.staged)
             cursor.execute(
                 """
@@ -780,30 +784,30 @@ class _Importer:
             ledger_bulk_earn_from_staging(
                 staging_table="import_purchase", reason="purchase", actor=ACTOR, now=now
             )
+            purchase_columns, purchase_values, params = _insert_from_staging(
+                Purchase,
+                {
+                    "id": "purchase_id",
+                    "transaction_id": "txn_id",
+                    **{name: name for name in _STAGED_PURCHASE if name != "seq"},
+                },
+                {"source": Purchase.Source.IMPORT, "created_at": now},
+            )
             cursor.execute(
-                """
-                INSERT INTO points_purchase
-                    (id, merchant_id, store_id, terminal_id, member_id, receipt_no, occurred_at,
-                     total_fen, points, green_points, carbon_saved_g, transaction_id, source,
-                     created_at)
-                SELECT purchase_id, merchant_id, NULL, NULL, member_id, receipt_no,
-                       occurred_at, total_fen, points, green_points, carbon_saved_g, txn_id,
-                       %s, %s
-                  FROM import_purchase ORDER BY purchase_id
-                """,
-                [Purchase.Source.IMPORT, now],
+                f"INSERT INTO {Purchase._meta.db_table} ({purchase_columns}) "
+                f"SELECT {purchase_values} FROM import_purchase ORDER BY purchase_id",
+                params,
             )
             # Lines of purchases dropped above (recorded, in debt) have no staged purchase.
+            line_columns, line_values, params = _insert_from_staging(
+                PurchaseLine,
+                {"purchase_id": "p.purchase_id", **{name: f"l.{name}" for name in _STAGED_LINE}},
+            )
             cursor.execute(
-                """
-                INSERT INTO points_purchaseline
-                    (purchase_id, line_no, product_id, category_id, quantity, amount_fen,
-                     points, green_points, carbon_saved_g, refunded_quantity)
-                SELECT p.purchase_id, l.line_no, l.product_id, l.category_id, l.quantity,
-                       l.amount_fen, l.points, l.green_points, l.carbon_saved_g, 0
-                  FROM import_line l JOIN import_purchase p USING (seq)
-                 ORDER BY p.purchase_id, l.line_no
-                """
+                f"INSERT INTO {PurchaseLine._meta.db_table} ({line_columns}) "
+                f"SELECT {line_values} FROM import_line l JOIN import_purchase p USING (seq) "
+                "ORDER BY p.purchase_id, l.line_no",
+                params,
             )
             written = [p for seq, p in enumerate(purchases) if seq not in recorded]
             self._touch_members(written)
@@ -849,11 +853,11 @@ class _Importer:
             if points:
                 if rules.issuance is None:
                     return None
-                issuance_id = rules.issuance.pk
+                issuance_id = str(rules.issuance.pk)
             if green_points:
                 if rules.green_issuance is None:
                     return None
-                green_issuance_id = rules.green_issuance.pk
+                green_issuance_id = str(rules.green_issuance.pk)
             earning = "t" if points or green_points else "f"
             receipt_no = _copy_text(p.receipt_no)
             member = p.member
@@ -867,7 +871,7 @@ class _Importer:
             )
         return "".join(purchase_rows), "".join(line_rows)
 
-    def _stage(self, cursor, staged: tuple[str, str]) -> None:
+    def _stage(self, cursor: CursorWrapper, staged: tuple[str, str]) -> None:
         """TEMP tables `import_purchase` (EARN_STAGING_COLUMNS and the purchase's own) and
         `import_line`, filled by COPY; purchase and transaction ids come from the sequences
         as the rows arrive."""
@@ -938,6 +942,29 @@ _STAGED_LINE = {
 _NULL = "\\N"  # NULL in COPY's text format
 
 
+def _insert_from_staging(
+    model: type[models.Model], staged: dict[str, str], given: dict[str, Any] | None = None
+) -> tuple[str, str, list[Any]]:
+    """The column list of `model`'s table (from the model, so a new field is never left out)
+    and the SELECT list filling it: `staged[attname]` (an expression over the staging tables),
+    else `given[attname]` (a parameter), else the field's default (a parameter). The auto
+    primary key is left to its sequence unless staged."""
+    given = given or {}
+    columns, values, params = [], [], []
+    for model_field in model._meta.concrete_fields:
+        name = model_field.attname
+        if name in staged:
+            values.append(staged[name])
+        elif model_field.primary_key:
+            continue
+        else:
+            value = given[name] if name in given else model_field.get_default()
+            values.append("%s")
+            params.append(model_field.get_db_prep_save(value, connection))
+        columns.append(quote(model_field.column))
+    return ", ".join(columns), ", ".join(values), params
+
+
 def _copy_id(value: int | None) -> str:
     return _NULL if value is None else str(value)
 
@@ -955,24 +982,34 @@ def _copy_text(value: str) -> str:
 
 
 def _idempotency_key(purchase: _Purchase) -> str:
-    return f"purchase:{purchase.merchant.pk}:{purchase.receipt_no}"
+    return purchase_idempotency_key(purchase.merchant.pk, purchase.receipt_no)
 
 
-def _bounded_int(row: _Row, name: str, raw: str, maximum: int) -> int:
+def _whole_number(row: _Row, name: str, raw: str) -> int:
+    """The CSV text of a whole number as an int; its range is `purchase_validation`'s."""
     if not _DIGITS.fullmatch(raw):
         raise _Rejected(row, f"{name} {raw!r} is not a positive whole number")
-    if len(raw.lstrip("0")) > len(str(maximum)) or int(raw) > maximum:
-        raise _Rejected(row, f"{name} {raw} is more than {maximum}")
-    value = int(raw)
-    if value < 1:
-        raise _Rejected(row, f"{name} must be at least 1")
-    return value
+    digits = raw.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 19 else 10**19  # past every limit, not a huge int
 
 
-def _chunks(items: list, size: int) -> Iterator[list]:
+@contextmanager
+def _rejecting(row: _Row) -> Iterator[None]:
+    """`InvalidPurchase` as this row's rejection, its reason naming the column."""
+    try:
+        yield
+    except InvalidPurchase as error:
+        column = (error.field or "").rsplit(".", 1)[-1]
+        raise _Rejected(row, f"{column}: {error}" if column else str(error)) from None
+
+
+T = TypeVar("T")
+
+
+def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
-def _json(value: dict) -> str:
+def _json(value: dict[str, Any]) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

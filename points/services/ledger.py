@@ -18,20 +18,29 @@ posting rather than one per row.
 
 from __future__ import annotations
 
-import calendar
 import enum
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, Q, QuerySet, Sum
 from django.utils import timezone
 
-from points.models import Account, LedgerEntry, LedgerTransaction, LotAllocation, PointLot
+from merchants.models import Merchant
+from points.models import (
+    Account,
+    LedgerEntry,
+    LedgerTransaction,
+    LotAllocation,
+    Member,
+    PointLot,
+)
+from points.months import add_months  # noqa: F401  (re-exported: callers import it from here)
 from points.statements import (
     AttachedWrite,
     attached_ctes,
@@ -107,14 +116,6 @@ class _AccountPlan:
     shortfall: int = 0
 
 
-def add_months(moment: datetime, months: int) -> datetime:
-    """`moment` plus whole calendar months, clamping the day (31 Jan + 1 month = 28/29 Feb)."""
-    month_index = moment.month - 1 + months
-    year, month = moment.year + month_index // 12, month_index % 12 + 1
-    day = min(moment.day, calendar.monthrange(year, month)[1])
-    return moment.replace(year=year, month=month, day=day)
-
-
 def default_expiry(account: Account, credited_at: datetime) -> datetime | None:
     """Standard points expire after POINTS_EXPIRY_MONTHS (unset = never); green never do."""
     months = settings.POINTS_EXPIRY_MONTHS
@@ -128,15 +129,15 @@ def ledger_post(
     kind: str,
     idempotency_key: str,
     postings: Sequence[Posting],
-    merchant=None,
-    member=None,
+    merchant: Merchant | None = None,
+    member: Member | None = None,
     reference: str = "",
     reason: str = "",
     actor: str = "system",
-    breakdown: dict | None = None,
+    breakdown: dict[str, Any] | None = None,
     reverses: LedgerTransaction | None = None,
     overdraft: Overdraft = Overdraft.REFUSE,
-    expires_at=DEFAULT_EXPIRY,
+    expires_at: Any = DEFAULT_EXPIRY,
     created_at: datetime | None = None,
     expired_lots_only: bool = False,
     now: datetime | None = None,
@@ -171,10 +172,10 @@ def ledger_post(
                 txn, postings, member_postings, expires_at=expires_at, credited_at=created_at
             )
             if posted is _REPLAYED:
-                return _original(idempotency_key)
+                return _replayed(idempotency_key)
             if posted is _POSTED:
                 return txn
-            # _IN_DEBT (or not PostgreSQL): the general path below, in the same transaction.
+            # _IN_DEBT: the general path below, in the same transaction.
         locked = _lock_member_accounts([p.account.pk for p in member_postings])
         try:
             plans = [
@@ -202,7 +203,7 @@ def ledger_post(
                 # Kept on the transaction itself, so an auditor sees the debt it created.
                 txn.breakdown["overdraft"] = shortfalls
             if not _insert_unless_duplicate(txn):
-                return _original(idempotency_key)
+                return _replayed(idempotency_key)
             txn.replayed = False
             _write(txn, postings, plans)
             _refresh_accounts_in_memory(postings, locked)
@@ -280,7 +281,9 @@ SELECT (SELECT ok FROM clear),
 
 
 @functools.cache
-def _post_credits_statement(ctes: str = "", returns: str = "", condition: str = "") -> tuple:
+def _post_credits_statement(
+    ctes: str = "", returns: str = "", condition: str = ""
+) -> tuple[str, Any]:
     """`_POST_CREDITS_SQL` with attached writes (as CTEs and returned expressions) and an
     extra condition, on one line; and the transaction's fields. Built once per shape and
     process. The condition may read `credits` (account_id, points) and `locked`."""
@@ -300,20 +303,17 @@ def _post_credits_in_one_statement(
     postings: Sequence[Posting],
     member_postings: list[Posting],
     *,
-    expires_at,
+    expires_at: Any,
     credited_at: datetime,
     attached: Sequence[AttachedWrite] = (),
-    only_if: tuple[str, Sequence] | None = None,
+    only_if: tuple[str, Sequence[Any]] | None = None,
 ) -> str:
     """Post a transaction whose member postings are all credits, in one statement.
 
     Returns _POSTED (txn saved, the posted Account objects refreshed), _REPLAYED (the key
     exists; nothing written) or _IN_DEBT (a credited account has a negative balance, the
-    `only_if` SQL condition is false, or the database is not PostgreSQL; nothing written,
-    the locks kept: use the general path).
+    `only_if` SQL condition is false; nothing written, the locks kept: use the general path).
     """
-    if connection.vendor != "postgresql":
-        return _IN_DEBT
     condition, condition_params = only_if or ("", ())
     ctes, returns, attached_params = attached_ctes(attached)
     sql, fields = _post_credits_statement(ctes, returns, condition)
@@ -369,14 +369,14 @@ def ledger_credit_at_once(
     kind: str,
     idempotency_key: str,
     postings: Sequence[Posting],
-    merchant=None,
-    member=None,
+    merchant: Merchant | None = None,
+    member: Member | None = None,
     reference: str = "",
     reason: str = "",
     actor: str = "system",
-    breakdown: dict | None = None,
+    breakdown: dict[str, Any] | None = None,
     attached: Sequence[AttachedWrite] = (),
-    only_if: tuple[str, Sequence] | None = None,
+    only_if: tuple[str, Sequence[Any]] | None = None,
     created_at: datetime | None = None,
 ) -> LedgerTransaction | None:
     """Post a credit and the writes that belong with it in one statement, or write nothing.
@@ -389,7 +389,7 @@ def ledger_credit_at_once(
     trip (one statement is atomic on its own, so no transaction is needed around it), and
     the posted transaction is returned with `attached` holding what the writes returned.
     Otherwise (a replay, a debt to repay, the `only_if` SQL condition false after the
-    accounts are locked, a debit, not PostgreSQL) nothing is written and None is returned:
+    accounts are locked, a debit) nothing is written and None is returned:
     post with `ledger_post`.
     """
     _validate(kind=kind, idempotency_key=idempotency_key, postings=postings, by_code=True)
@@ -423,16 +423,16 @@ def ledger_credit_at_once(
 
 def _new_transaction(
     *,
-    kind,
-    idempotency_key,
-    merchant,
-    member,
-    reference,
-    reason,
-    actor,
-    breakdown,
-    reverses,
-    created_at,
+    kind: str,
+    idempotency_key: str,
+    merchant: Merchant | None,
+    member: Member | None,
+    reference: str,
+    reason: str,
+    actor: str,
+    breakdown: dict[str, Any] | None,
+    reverses: LedgerTransaction | None,
+    created_at: datetime | None,
 ) -> LedgerTransaction:
     return unsaved(
         LedgerTransaction,
@@ -449,6 +449,13 @@ def _new_transaction(
     )
 
 
+def _replayed(idempotency_key: str) -> LedgerTransaction:
+    """The original of a transaction the unique index has just said exists."""
+    original = _original(idempotency_key)
+    assert original is not None
+    return original
+
+
 def _original(idempotency_key: str) -> LedgerTransaction | None:
     original = LedgerTransaction.objects.filter(idempotency_key=idempotency_key).first()
     if original is not None:
@@ -457,7 +464,15 @@ def _original(idempotency_key: str) -> LedgerTransaction | None:
 
 
 def _plan(
-    plan: _AccountPlan, *, txn, reverses, overdraft, expires_at, credited_at, now, expired_lots_only
+    plan: _AccountPlan,
+    *,
+    txn: LedgerTransaction,
+    reverses: LedgerTransaction | None,
+    overdraft: Overdraft,
+    expires_at: Any,
+    credited_at: datetime,
+    now: datetime,
+    expired_lots_only: bool,
 ) -> _AccountPlan:
     if plan.delta > 0:
         _plan_credit(
@@ -516,10 +531,7 @@ def ledger_expire_due_batch(
     One database transaction: lock the accounts (ascending ids; with `skip_locked`, accounts
     another transaction holds are skipped and counted in `skipped`), then post one `expire`
     transaction per locked account that still has lots past `now`, in one statement.
-    PostgreSQL only (data-modifying CTEs); on SQLite use `points.services.expiry`.
     """
-    if connection.vendor != "postgresql":
-        raise NotImplementedError("ledger_expire_due_batch needs PostgreSQL.")
     with transaction.atomic(durable=True), connection.cursor() as cursor:
         # The open-lot index (account_id, expires_at) WHERE remaining > 0 yields accounts in
         # order, so a run is one pass over it however many batches it takes.
@@ -696,7 +708,14 @@ def _lock_member_accounts(account_ids: list[int]) -> dict[int, Account]:
     return {account.pk: account for account in rows}
 
 
-def _plan_credit(plan: _AccountPlan, *, txn, reverses, expires_at, credited_at) -> None:
+def _plan_credit(
+    plan: _AccountPlan,
+    *,
+    txn: LedgerTransaction,
+    reverses: LedgerTransaction | None,
+    expires_at: Any,
+    credited_at: datetime,
+) -> None:
     amount = plan.delta
     if reverses is not None:
         # Reversing a debit: give back exactly the lots it consumed, most recent first.
@@ -752,7 +771,14 @@ def _consumed_by(debit: LedgerTransaction, account: Account) -> list[tuple[Point
     return [(lots[lot_id], net) for lot_id, net in net_by_lot.items()]
 
 
-def _plan_debit(plan: _AccountPlan, *, reverses, overdraft, now, expired_lots_only) -> None:
+def _plan_debit(
+    plan: _AccountPlan,
+    *,
+    reverses: LedgerTransaction | None,
+    overdraft: Overdraft,
+    now: datetime,
+    expired_lots_only: bool,
+) -> None:
     wanted = -plan.delta
     for lot in _debit_candidates(
         plan.account, reverses=reverses, now=now, expired_lots_only=expired_lots_only
@@ -771,7 +797,9 @@ def _plan_debit(plan: _AccountPlan, *, reverses, overdraft, now, expired_lots_on
         plan.shortfall = wanted
 
 
-def _debit_candidates(account, *, reverses, now, expired_lots_only):
+def _debit_candidates(
+    account: Account, *, reverses: LedgerTransaction | None, now: datetime, expired_lots_only: bool
+) -> Iterator[PointLot]:
     """Lots to consume, in order: the reversed credit's own lots, then soonest-expiring first."""
     open_lots = PointLot.objects.filter(account=account, remaining__gt=0)
     if reverses is not None:
@@ -786,7 +814,7 @@ def _debit_candidates(account, *, reverses, now, expired_lots_only):
     yield from _in_pages(ordered.order_by(F("expires_at").asc(nulls_last=True), "id"))
 
 
-def _in_pages(queryset, size: int = 64):
+def _in_pages(queryset: QuerySet[PointLot], size: int = 64) -> Iterator[PointLot]:
     """Yield rows a page at a time; stable because the account lock freezes its lots."""
     offset = 0
     while True:
@@ -827,7 +855,7 @@ def _write(txn: LedgerTransaction, postings: Sequence[Posting], plans: list[_Acc
         Account.objects.bulk_update([plan.account for plan in plans], ["balance", "version"])
 
 
-def _refresh_accounts_in_memory(postings, locked) -> None:
+def _refresh_accounts_in_memory(postings: Sequence[Posting], locked: dict[int, Account]) -> None:
     """Let callers read the new balance from the Account objects they passed in."""
     for posting in postings:
         fresh = locked.get(posting.account.pk)
@@ -841,7 +869,7 @@ def _refresh_accounts_in_memory(postings, locked) -> None:
 # The one other way ledger rows are written, for imports of historical purchases: the same
 # rows `ledger_post` writes for an earn (transaction, balanced entries, one lot per credited
 # member account, cached balance and version), for tens of thousands of earns in five
-# statements instead of a handful of round trips each. PostgreSQL only.
+# statements instead of a handful of round trips each.
 
 
 class MemberAccountInDebt(LedgerError):
@@ -908,8 +936,6 @@ def ledger_bulk_earn_from_staging(
     Idempotency is the caller's: it removes rows whose receipts are already recorded; a
     staged key that exists anyway violates the unique index and the caller rolls back.
     """
-    if connection.vendor != "postgresql":
-        raise InvalidPosting("Set-based posting needs PostgreSQL; use ledger_post.")
     now = now or timezone.now()
     standard_expiry = default_expiry(Account(kind=Account.Kind.STANDARD), now)
     stg = connection.ops.quote_name(staging_table)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from django.conf import settings
 from django.db import transaction
 
 from points.models import Member
@@ -49,3 +50,16 @@ def member_enrol(*, mobile: str, actor: str = "system", client: str = "") -> tup
             kind=IdentityEvent.Kind.TILL_ENROL,
         )
     return member, created
+
+
+def member_language_set(*, user, language: str) -> bool:
+    """Remember the language the member reads the site in, for the messages sent to them
+    later (refunds, cancels, reminders). Unknown languages are ignored; returns whether a
+    member's language changed."""
+    if language not in {code for code, _name in settings.LANGUAGES}:
+        return False
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return bool(
+        Member.objects.filter(user=user).exclude(language=language).update(language=language)
+    )

@@ -6,14 +6,16 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Field
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
-from merchants.models import Merchant, Store, Terminal
+from merchants.models import Category, Merchant, Product, Store, Terminal
 from points.models import (
     Account,
     LedgerTransaction,
@@ -23,14 +25,20 @@ from points.models import (
     PurchaseLine,
     Refund,
 )
-from points.rules import CampaignRule, LineInput, earn_for_purchase, share_of
+from points.rules import CampaignRule, EarnResult, LineInput, earn_for_purchase, share_of
 from points.services.accounts import (
     issuance_account,
     member_account_code,
     system_account,
 )
-from points.services.bonuses import FIRST_PURCHASE, bonus_grant
+from points.services.bonuses import (
+    FIRST_PURCHASE,
+    bonus_grant,
+    bonus_reverse_if_unqualified,
+    first_purchase_qualifies,
+)
 from points.services.catalog import merchant_catalog
+from points.services.errors import EarnError, InvalidPurchase  # noqa: F401 - re-exported
 from points.services.ledger import (
     InsufficientPoints,
     Overdraft,
@@ -39,9 +47,18 @@ from points.services.ledger import (
     ledger_post,
 )
 from points.services.notifications import (
+    Joined,
+    Message,
+    member_notify,
     notification_attached,
     notification_attached_sent,
     notification_send,
+)
+from points.services.purchase_validation import (
+    LineRequest,
+    purchase_check,
+    purchase_idempotency_key,
+    receipt_no_check,
 )
 from points.statements import (
     AttachedWrite,
@@ -56,18 +73,6 @@ from points.statements import (
     to_json,
     unsaved,
 )
-
-
-class EarnError(Exception):
-    """A purchase or refund that cannot be recorded; nothing has been written."""
-
-    code = "invalid"
-    status = 400
-    field: str | None = None
-
-    def __init__(self, message: str, *, field: str | None = None):
-        super().__init__(message)
-        self.field = field or self.field
 
 
 class UnknownProduct(EarnError):
@@ -85,28 +90,16 @@ class UnknownStore(EarnError):
 
 class ReceiptAlreadyRecorded(EarnError):
     code = "duplicate_receipt"
-    status = 409
     field = "receipt_no"
 
 
 class PurchaseNotFound(EarnError):
     code = "receipt_not_found"
-    status = 404
     field = "receipt_no"
 
 
 class RefundExceedsPurchase(EarnError):
     code = "refund_exceeds_purchase"
-    status = 422
-
-
-@dataclass(frozen=True)
-class LineRequest:
-    line_no: int
-    quantity: int
-    amount_fen: int
-    sku: str | None = None
-    category: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,10 +115,12 @@ def campaign_rules(merchant: Merchant, on: date | None = None) -> list[CampaignR
     return list(catalog.campaigns) if on is None else catalog.campaigns_on(on)
 
 
-def _resolve_lines(merchant: Merchant, lines: Sequence[LineRequest]):
+def _resolve_lines(
+    merchant: Merchant, lines: Sequence[LineRequest]
+) -> list[tuple[LineRequest, Product | None, Category]]:
     catalog = merchant_catalog(merchant)
     products, categories = catalog.products, catalog.categories
-    resolved = []
+    resolved: list[tuple[LineRequest, Product | None, Category]] = []
     for index, line in enumerate(lines):
         if line.sku:
             product = products.get(line.sku)
@@ -135,7 +130,7 @@ def _resolve_lines(merchant: Merchant, lines: Sequence[LineRequest]):
                 )
             resolved.append((line, product, product.category))
         else:
-            category = categories.get(line.category)
+            category = categories.get(line.category or "")
             if category is None:
                 raise UnknownCategory(
                     f"Unknown category {line.category!r} at this merchant.",
@@ -152,7 +147,7 @@ def _member_accounts_and_history(
     recorded; whether the member has bought anything before. One round trip, in SQL: the
     ORM's compiling of three querysets cost more than the database's answering them."""
     fields = Account._meta.concrete_fields
-    columns = ", ".join(f"account.{connection.ops.quote_name(f.column)}" for f in fields)
+    columns = ", ".join(f"account.{quote(f.column)}" for f in fields)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -212,8 +207,10 @@ def purchase_record(
     """Record a purchase and credit its points (and green points) to the member.
 
     The receipt number is unique per merchant: recording the same receipt again returns the
-    original purchase with `replayed = True`. Joins the caller's transaction.
+    original purchase with `replayed = True`. Joins the caller's transaction. An invalid
+    purchase (`purchase_validation.purchase_check`) raises `InvalidPurchase`, writing nothing.
     """
+    purchase_check(receipt_no=receipt_no, occurred_at=occurred_at, lines=lines)
     resolved = _resolve_lines(merchant, lines)
     on = timezone.localdate(occurred_at)
     earned = earn_for_purchase(
@@ -280,7 +277,7 @@ def purchase_record(
         if postings:
             txn = ledger_post(
                 kind=LedgerTransaction.Kind.EARN,
-                idempotency_key=f"purchase:{merchant.pk}:{receipt_no}",
+                idempotency_key=purchase_idempotency_key(merchant.pk, receipt_no),
                 postings=postings,
                 merchant=merchant,
                 member=member,
@@ -293,8 +290,8 @@ def purchase_record(
                 raise ReceiptAlreadyRecorded("This receipt has already been recorded.")
         purchase.transaction = txn
         _save_purchase(purchase, purchase_lines, active_at=timezone.now())
-        if not has_bought:
-            bonus = bonus_grant(member=member, kind=FIRST_PURCHASE, actor=actor)
+        if not has_bought and first_purchase_qualifies(purchase.total_fen):
+            bonus = bonus_grant(member=member, kind=FIRST_PURCHASE, actor=actor, purchase=purchase)
             # A concurrent first purchase may have granted it: then it is not this one's.
             purchase.bonus = bonus if bonus is not None and not bonus.replayed else None
         if txn is not None:
@@ -308,7 +305,7 @@ def purchase_record(
 # nothing: the posting, the purchase, its lines, the member's last activity and the inbox
 # row "积分到账" are one statement (`ledger_credit_at_once` with attached writes), one round
 # trip. Everything else (a first purchase and its bonus, a replay, a debt to repay, no points
-# at all, SQLite) takes the general path below it, which does the same in a transaction.
+# at all) takes the general path below it, which does the same in a transaction.
 
 # Checked after the member's accounts are locked; if false, nothing is written.
 _AT_ONCE_ONLY_IF = compact("""
@@ -321,13 +318,13 @@ _AT_ONCE_ONLY_IF = compact("""
 """)
 
 
-def _record_at_once(purchase: Purchase, lines: list[dict], *, earned, actor: str) -> bool:
+def _record_at_once(
+    purchase: Purchase, lines: list[dict[str, Any]], *, earned: EarnResult, actor: str
+) -> bool:
     """Record the purchase and its points in one statement if it is the common case;
     True if done (`purchase` is saved), False if nothing was written."""
-    if connection.vendor != "postgresql":
-        return False
     member, merchant = purchase.member, purchase.merchant
-    accounts = {  # named by their codes: the statement finds them, no read needed first
+    accounts: dict[str, Account] = {  # named by codes: the statement finds them, no read first
         kind: unsaved(Account, code=member_account_code(member.pk, kind), kind=kind, member=member)
         for kind in Account.MEMBER_KINDS
     }
@@ -336,7 +333,7 @@ def _record_at_once(purchase: Purchase, lines: list[dict], *, earned, actor: str
     )
     txn = ledger_credit_at_once(
         kind=LedgerTransaction.Kind.EARN,
-        idempotency_key=f"purchase:{merchant.pk}:{purchase.receipt_no}",
+        idempotency_key=purchase_idempotency_key(merchant.pk, purchase.receipt_no),
         postings=earn_postings(merchant, accounts, earned.points, earned.green_points),
         merchant=merchant,
         member=member,
@@ -363,7 +360,7 @@ def _record_at_once(purchase: Purchase, lines: list[dict], *, earned, actor: str
 
 
 @functools.cache
-def _purchase_statements() -> tuple[str, list, str]:
+def _purchase_statements() -> tuple[str, list[Field[Any, Any]], str]:
     """The SQL of the purchase's attached writes and the fields they write; once per process."""
     purchase_fields, columns = insert_fields(Purchase)
     values = ", ".join(
@@ -385,7 +382,9 @@ def _purchase_statements() -> tuple[str, list, str]:
     return purchase_sql, purchase_fields, lines_sql
 
 
-def _purchase_writes(purchase: Purchase, lines: list[dict], *, active_at) -> list[AttachedWrite]:
+def _purchase_writes(
+    purchase: Purchase, lines: list[dict[str, Any]], *, active_at: datetime
+) -> list[AttachedWrite]:
     """The purchase, its lines and the member's last activity, as writes attached to the
     purchase's ledger transaction (`txn`; its id NULL when nothing was earned)."""
     purchase_sql, purchase_fields, lines_sql = _purchase_statements()
@@ -416,26 +415,16 @@ def _saved(purchase: Purchase, pk: int) -> None:
     purchase._state.db = connection.alias
 
 
-def _save_purchase(purchase: Purchase, lines: list[dict], *, active_at) -> None:
-    """Insert the purchase and its lines and mark the member active (after its posting).
-
-    One statement on PostgreSQL (the writes `_record_at_once` attaches to the posting).
-    Elsewhere, the three ORM calls it stands for.
-    """
-    if connection.vendor != "postgresql":
-        purchase.save(force_insert=True)
-        PurchaseLine.objects.bulk_create(
-            [PurchaseLine(purchase=purchase, **values) for values in lines]
-        )
-        Member.objects.filter(pk=purchase.member_id).update(last_activity_at=active_at)
-        return
+def _save_purchase(purchase: Purchase, lines: list[dict[str, Any]], *, active_at: datetime) -> None:
+    """Insert the purchase and its lines and mark the member active (after its posting),
+    in one statement (the writes `_record_at_once` attaches to the posting)."""
     returned = attached_writes_run(
         _purchase_writes(purchase, lines, active_at=active_at), txn_id=purchase.transaction_id
     )
     _saved(purchase, returned["purchase"])
 
 
-def _points_earned_message(merchant: Merchant, points: int, green: int) -> dict:
+def _points_earned_message(merchant: Merchant, points: int, green: int) -> dict[str, str]:
     """The "积分到账" notification: kind, title, body and link."""
     earned = "、".join(
         part
@@ -460,7 +449,9 @@ def _notify_points_earned(member: Member, merchant: Merchant, points: int, green
     notification_send(member=member, **_points_earned_message(merchant, points, green))
 
 
-def _points_earned_notification(member: Member, merchant: Merchant, points: int, green: int):
+def _points_earned_notification(
+    member: Member, merchant: Merchant, points: int, green: int
+) -> tuple[Notification, AttachedWrite]:
     """`_notify_points_earned` as a write attached to the purchase's posting."""
     return notification_attached(member=member, **_points_earned_message(merchant, points, green))
 
@@ -486,6 +477,8 @@ def purchase_refund(
     policy is recorded on the ledger transaction. A repeated refund_no returns the original.
     """
     policy = Refund.Policy(policy or refund_policy())
+    receipt_no_check(receipt_no)
+    receipt_no_check(refund_no, field="refund_no")
     with transaction.atomic(savepoint=False):
         purchase = (
             Purchase.objects.select_for_update(of=("self",))
@@ -546,6 +539,13 @@ def purchase_refund(
             PurchaseLine.objects.filter(purchase=purchase, line_no=item["line_no"]).update(
                 refunded_quantity=F("refunded_quantity") + item["quantity"]
             )
+        bonus_reversal = bonus_reverse_if_unqualified(
+            purchase=purchase,
+            overdraft=Overdraft.ALLOW
+            if policy == Refund.Policy.ALLOW_NEGATIVE
+            else Overdraft.REFUSE,
+            actor=actor,
+        )
         refund = Refund.objects.create(
             purchase=purchase,
             refund_no=refund_no,
@@ -557,13 +557,56 @@ def purchase_refund(
             transaction=txn,
         )
         Member.objects.filter(pk=purchase.member_id).update(last_activity_at=timezone.now())
+        if taken or green_taken:
+            _notify_refund(purchase, refund)
     refund.replayed = False
+    refund.bonus_reversal = bonus_reversal
     return refund
 
 
-def _reverse_earn(*, purchase, refund_no, points, green_points, policy, actor, lines):
+REFUND_TITLE = gettext_lazy("Refund at %(merchant)s: %(points)s taken back")
+REFUND_BODY = gettext_lazy(
+    "Your purchase %(receipt_no)s at %(merchant)s was refunded (%(refund_no)s), so the "
+    "points it earned were taken back: %(points)s."
+)
+POINTS_AMOUNT = gettext_lazy("%(points)s points")
+GREEN_POINTS_AMOUNT = gettext_lazy("%(points)s green points")
+
+
+def _notify_refund(purchase: Purchase, refund: Refund) -> None:
+    """Tell the member their points went down because a purchase was refunded."""
+    taken = Joined(
+        Message(POINTS_AMOUNT, points=refund.points) if refund.points else None,
+        Message(GREEN_POINTS_AMOUNT, points=refund.green_points) if refund.green_points else None,
+    )
+    member_notify(
+        member=purchase.member,
+        kind=Notification.Kind.REFUND,
+        title=REFUND_TITLE,
+        body=REFUND_BODY,
+        params={
+            "merchant": purchase.merchant.name,
+            "points": taken,
+            "receipt_no": purchase.receipt_no,
+            "refund_no": refund.refund_no,
+        },
+        link=reverse("history"),
+        dedupe_key=f"refund:{refund.pk}",
+    )
+
+
+def _reverse_earn(
+    *,
+    purchase: Purchase,
+    refund_no: str,
+    points: int,
+    green_points: int,
+    policy: Refund.Policy,
+    actor: str,
+    lines: list[dict[str, Any]],
+) -> tuple[LedgerTransaction | None, int, int]:
     accounts = _member_accounts(purchase.member)
-    wanted = {Account.Kind.STANDARD: points, Account.Kind.GREEN: green_points}
+    wanted: dict[str, int] = {Account.Kind.STANDARD: points, Account.Kind.GREEN: green_points}
     overdraft = Overdraft.ALLOW if policy == Refund.Policy.ALLOW_NEGATIVE else Overdraft.REFUSE
     for _attempt in range(3):
         postings = earn_postings(

@@ -48,10 +48,10 @@ def expiry_reminders_send(
     run = ReminderRun()
     for days in thresholds:
         for member_id, lots in groupby(_unannounced_lots(now, days), key=lambda lot: lot.member_id):
-            lots = list(lots)
-            if _remind(member_id, lots, days):
+            member_lots = list(lots)
+            if _remind(member_id, member_lots, days):
                 run.notifications += 1
-                run.lots += len(lots)
+                run.lots += len(member_lots)
     return run
 
 
@@ -67,8 +67,9 @@ def _unannounced_lots(now: datetime, days: int) -> Iterable[_DueLot]:
         .order_by("account__member_id", "expires_at", "id")
         .values_list("id", "account__member_id", "account__kind", "remaining", "expires_at")
     )
-    for row in rows.iterator(chunk_size=2000):
-        yield _DueLot(*row)
+    for lot_id, member_id, kind, remaining, expires_at in rows.iterator(chunk_size=2000):
+        assert expires_at is not None  # filtered on it above
+        yield _DueLot(lot_id, member_id, kind, remaining, expires_at)
 
 
 def _remind(member_id: int, lots: list[_DueLot], days: int) -> bool:
@@ -106,8 +107,8 @@ def expiry_reminder_text(lots: Sequence[_DueLot], days: int) -> tuple[str, str]:
     title = f"您有 {total} 积分将在 {days} 天内过期"
     lines = []
     for day, same_day in groupby(lots, key=lambda lot: timezone.localdate(lot.expires_at)):
-        same_day = sorted(same_day, key=lambda lot: lot.kind)
-        for kind, of_kind in groupby(same_day, key=lambda lot: lot.kind):
+        by_kind = sorted(same_day, key=lambda lot: lot.kind)
+        for kind, of_kind in groupby(by_kind, key=lambda lot: lot.kind):
             label = "绿色积分" if kind == Account.Kind.GREEN else "积分"
             points = sum(lot.remaining for lot in of_kind)
             lines.append(f"· {day.year}年{day.month}月{day.day}日到期：{points} {label}")

@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Callable
 from functools import wraps
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.db import OperationalError, connection
 
@@ -52,7 +52,7 @@ def is_retryable(error: BaseException) -> bool:
 
 
 def call_with_db_retry(
-    func: Callable[..., T], *args, attempts: int = DEFAULT_ATTEMPTS, **kwargs
+    func: Callable[..., T], *args: Any, attempts: int = DEFAULT_ATTEMPTS, **kwargs: Any
 ) -> T:
     """Run `func(*args, **kwargs)`; rerun it (up to `attempts` runs in all) when the database
     aborts it with a deadlock or serialization failure, then raise `DatabaseBusy`.
@@ -83,7 +83,7 @@ def db_retry(func: Callable[..., T]) -> Callable[..., T]:
     """Decorator form of `call_with_db_retry` (default attempts)."""
 
     @wraps(func)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> T:
         return call_with_db_retry(func, *args, **kwargs)
 
     return wrapper

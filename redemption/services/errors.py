@@ -12,7 +12,7 @@ class RedemptionError(Exception):
     code = "redemption_error"
     default_message = _("This redemption cannot be made.")
 
-    def __init__(self, message=None, **details):
+    def __init__(self, message: object = None, **details: object) -> None:
         self.message = message if message is not None else self.default_message
         self.details = details
         super().__init__(str(self.message))

@@ -14,19 +14,23 @@ offer being used. Points move only through `points.services.ledger.ledger_post`:
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from points.models import Account, LedgerTransaction, Member
+from points.models import Account, LedgerTransaction, Member, Notification
 from points.selectors import spendable_balance
 from points.services.accounts import issuance_account, redemption_account
 from points.services.ledger import InsufficientPoints as LedgerInsufficientPoints
 from points.services.ledger import Posting, ledger_post
+from points.services.notifications import member_notify
 from redemption.models import (
     MAX_QUANTITY_PER_REDEMPTION,
     Redemption,
@@ -62,7 +66,7 @@ def voucher_code_new() -> str:
     return "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))
 
 
-def _validated_quantity(quantity) -> int:
+def _validated_quantity(quantity: object) -> int:
     if type(quantity) is not int or not 1 <= quantity <= MAX_QUANTITY_PER_REDEMPTION:
         raise InvalidQuantity(
             _("Choose a quantity from 1 to %(most)s.") % {"most": MAX_QUANTITY_PER_REDEMPTION}
@@ -70,7 +74,7 @@ def _validated_quantity(quantity) -> int:
     return quantity
 
 
-def _validated_key(idempotency_key) -> str:
+def _validated_key(idempotency_key: object) -> str:
     if not isinstance(idempotency_key, str) or not (
         1 <= len(idempotency_key.strip()) <= MAX_IDEMPOTENCY_KEY_LENGTH
     ):
@@ -83,7 +87,9 @@ def _replayed(redemption: Redemption) -> Redemption:
     return redemption
 
 
-def _locked_offer(offer: WinBackOffer, *, member: Member, reward: Reward, quantity, now):
+def _locked_offer(
+    offer: WinBackOffer, *, member: Member, reward: Reward, quantity: int, now: datetime
+) -> WinBackOffer:
     """The offer row, locked, if `member` may use it on `reward` now; else OfferNotValid."""
     locked = WinBackOffer.objects.select_for_update().filter(pk=offer.pk).first()
     if locked is None or locked.member_id != member.pk:
@@ -144,7 +150,7 @@ class _StockNowLimited(Exception):
     """The reward's stock is limited after all: nothing was written; lock it for update."""
 
 
-def _under_reward_lock(stock_hint: int | None, attempt):
+def _under_reward_lock(stock_hint: int | None, attempt: Callable[[bool], Redemption]) -> Redemption:
     """`attempt(exclusive)`, a whole transaction that locks the reward with `_locked_reward`.
 
     Unlimited stock: the reward is only share-locked, so redemptions and cancels of a
@@ -162,9 +168,8 @@ def _under_reward_lock(stock_hint: int | None, attempt):
 
 def _locked_reward(pk: int, *, exclusive: bool) -> Reward | None:
     """The reward locked FOR UPDATE, or FOR KEY SHARE (it cannot be deleted or re-keyed
-    meanwhile; PostgreSQL only, SQLite has one writer anyway). Raises `_StockNowLimited` for
-    a limited stock under a share lock."""
-    if exclusive or connection.vendor != "postgresql":
+    meanwhile). Raises `_StockNowLimited` for a limited stock under a share lock."""
+    if exclusive:
         # of=self: the model orders by merchant, a join that would lock the merchant row too
         # (every purchase there then waits for this redemption; it deadlocked with earns).
         return Reward.objects.select_for_update(of=("self",)).filter(pk=pk).first()
@@ -176,7 +181,17 @@ def _locked_reward(pk: int, *, exclusive: bool) -> Reward | None:
     return reward
 
 
-def _redeem(*, member, reward_id, quantity, key, actor, now, offer, exclusive) -> Redemption:
+def _redeem(
+    *,
+    member: Member,
+    reward_id: int,
+    quantity: int,
+    key: str,
+    actor: str,
+    now: datetime,
+    offer: WinBackOffer | None,
+    exclusive: bool,
+) -> Redemption:
     with transaction.atomic(durable=True):
         existing = Redemption.objects.filter(member=member, idempotency_key=key).first()
         if existing is not None:
@@ -207,7 +222,8 @@ def _redeem(*, member, reward_id, quantity, key, actor, now, offer, exclusive) -
             raise OutOfStock(
                 _("Sorry, this reward is out of stock.")
                 if locked.stock == 0
-                else _("Only %(left)s left in stock.") % {"left": locked.stock}
+                else _("Not enough stock: at most %(left)s can be redeemed.")
+                % {"left": locked.stock}
             )
         if locked.per_member_limit is not None:
             held = member_units_held(member, locked)
@@ -239,10 +255,12 @@ def _redeem(*, member, reward_id, quantity, key, actor, now, offer, exclusive) -
             points_total=total,
             percent_off=price.percent_off,
             schedule_id=price.schedule_id,
-            schedule_name=price.schedule_name,
+            schedule_name=price.schedule_name[:120],
             unit_cash_fen=unit_cash_fen,
             cash_due_fen=unit_cash_fen * quantity,
             face_value_fen=locked.face_value_fen,
+            pickup_code=None if locked.kind == Reward.Kind.VOUCHER else voucher_code_new(),
+            stock_taken=locked.stock is not None,
             created_at=now,
         )
         try:
@@ -348,7 +366,15 @@ def compensation_points_for(points_total: int, percent: int) -> int:
     return max(points_total * percent // 100, 1)
 
 
-def _cancel(*, redemption, by, reason, actor, compensate, now) -> Redemption:
+def _cancel(
+    *,
+    redemption: Redemption,
+    by: str,
+    reason: str,
+    actor: str,
+    compensate: bool,
+    now: datetime | None,
+) -> Redemption:
     now = now or timezone.now()
     known = redemption.reward if Redemption.reward.is_cached(redemption) else None
     return _under_reward_lock(
@@ -365,14 +391,23 @@ def _cancel(*, redemption, by, reason, actor, compensate, now) -> Redemption:
     )
 
 
-def _cancel_once(*, redemption, by, reason, actor, compensate, now, exclusive) -> Redemption:
+def _cancel_once(
+    *,
+    redemption: Redemption,
+    by: str,
+    reason: str,
+    actor: str,
+    compensate: bool,
+    now: datetime,
+    exclusive: bool,
+) -> Redemption:
     with transaction.atomic(durable=True):
         reward = _locked_reward(redemption.reward_id, exclusive=exclusive)
         if reward is None:  # protected by the redemption's foreign key: never, in practice
             raise Reward.DoesNotExist()
         locked = (
             Redemption.objects.select_for_update(of=("self",))
-            .select_related("merchant", "member", "ledger_transaction")
+            .select_related("merchant", "member__user", "ledger_transaction")
             .get(pk=redemption.pk)
         )
         if locked.status == Redemption.Status.CANCELLED:
@@ -425,7 +460,9 @@ def _cancel_once(*, redemption, by, reason, actor, compensate, now, exclusive) -
                     },
                     now=now,
                 )
-        if reward.stock is not None:
+        # Units go back only to a stock they were taken from: not to one that was unlimited
+        # when the redemption was made (and none to a stock that is unlimited now).
+        if reward.stock is not None and locked.stock_taken is not False:
             Reward.objects.filter(pk=reward.pk).update(stock=F("stock") + locked.quantity)
         locked.vouchers.filter(cancelled_at__isnull=True).update(cancelled_at=now)
         locked.status = Redemption.Status.CANCELLED
@@ -443,13 +480,104 @@ def _cancel_once(*, redemption, by, reason, actor, compensate, now, exclusive) -
                 "compensation_transaction",
             ]
         )
+        if by == Redemption.CancelledBy.MERCHANT:
+            _notify_merchant_cancel(locked)
     return locked
+
+
+MERCHANT_CANCEL_TITLE = gettext_lazy("%(merchant)s cancelled your redemption of %(reward)s")
+MERCHANT_CANCEL_BODY = gettext_lazy(
+    "Reason: %(reason)s. The %(points)s points you paid are back in your account, with their "
+    "original expiry dates."
+)
+MERCHANT_CANCEL_COMPENSATION_BODY = gettext_lazy(
+    "Reason: %(reason)s. The %(points)s points you paid are back in your account, with their "
+    "original expiry dates, and you received %(compensation)s points as compensation."
+)
+
+
+def _notify_merchant_cancel(redemption: Redemption) -> None:
+    member_notify(
+        member=redemption.member,
+        kind=Notification.Kind.REDEMPTION,
+        title=MERCHANT_CANCEL_TITLE,
+        body=MERCHANT_CANCEL_COMPENSATION_BODY
+        if redemption.compensation_points
+        else MERCHANT_CANCEL_BODY,
+        params={
+            "merchant": redemption.merchant.name,
+            "reward": redemption.reward_title,
+            "reason": redemption.cancel_reason,
+            "points": redemption.points_total,
+            "compensation": redemption.compensation_points,
+        },
+        link=_redemption_link(redemption),
+        dedupe_key=f"redemption_cancel:{redemption.pk}",
+    )
+
+
+def _redemption_link(redemption: Redemption) -> str:
+    return f"{reverse('my_redemptions')}#redemption-{redemption.pk}"
+
+
+READY_TITLE = gettext_lazy("%(reward)s is ready for pickup")
+READY_BODY = gettext_lazy(
+    "Show pickup code %(code)s at %(store)s. %(address)s %(hours)s %(instructions)s"
+)
+
+
+def redemption_mark_ready(
+    *, redemption: Redemption, actor: str = "merchant", now: datetime | None = None
+) -> Redemption:
+    """The merchant has the goods ready (or the service booked): the member is told to come
+    with their pickup code. Marking a ready redemption ready again changes nothing."""
+    now = now or timezone.now()
+    with transaction.atomic(durable=True):
+        locked = (
+            Redemption.objects.select_for_update(of=("self",))
+            .select_related("reward__pickup_store", "member__user", "merchant")
+            .get(pk=redemption.pk)
+        )
+        _check_fulfillable(locked)
+        if locked.ready_at is not None:
+            return locked
+        locked.ready_at = now
+        locked.save(update_fields=["ready_at"])
+        store = locked.reward.pickup_store
+        member_notify(
+            member=locked.member,
+            kind=Notification.Kind.PICKUP,
+            title=READY_TITLE,
+            body=READY_BODY,
+            params={
+                "reward": f"{locked.reward_title} ×{locked.quantity}",
+                "code": locked.pickup_code,
+                "store": store.name if store else locked.merchant.name,
+                "address": store.address if store else "",
+                "hours": store.opening_hours if store else "",
+                "instructions": locked.reward.pickup_instructions,
+            },
+            link=_redemption_link(locked),
+            dedupe_key=f"redemption_ready:{locked.pk}",
+        )
+    return locked
+
+
+def _check_fulfillable(redemption: Redemption) -> None:
+    if redemption.status != Redemption.Status.CONFIRMED:
+        raise NotFulfillable(
+            _("Only a confirmed redemption can be fulfilled; this one is %(status)s.")
+            % {"status": redemption.get_status_display()}
+        )
+    if redemption.reward.kind == Reward.Kind.VOUCHER:
+        raise NotFulfillable(_("A voucher redemption is fulfilled by marking its vouchers used."))
 
 
 def redemption_fulfil(
     *, redemption: Redemption, actor: str = "merchant", now: datetime | None = None
 ) -> Redemption:
-    """The merchant handed over the goods or performed the service (cash due was paid)."""
+    """The merchant handed over the goods or performed the service (cash due was paid):
+    the fulfilment queue's "handed over"."""
     now = now or timezone.now()
     with transaction.atomic(durable=True):
         locked = (
@@ -457,15 +585,7 @@ def redemption_fulfil(
             .select_related("reward")
             .get(pk=redemption.pk)
         )
-        if locked.status != Redemption.Status.CONFIRMED:
-            raise NotFulfillable(
-                _("Only a confirmed redemption can be fulfilled; this one is %(status)s.")
-                % {"status": locked.get_status_display()}
-            )
-        if locked.reward.kind == Reward.Kind.VOUCHER:
-            raise NotFulfillable(
-                _("A voucher redemption is fulfilled by marking its vouchers used.")
-            )
+        _check_fulfillable(locked)
         locked.status = Redemption.Status.FULFILLED
         locked.fulfilled_at = now
         locked.save(update_fields=["status", "fulfilled_at"])
@@ -481,7 +601,11 @@ def voucher_use(
     """
     now = now or timezone.now()
     with transaction.atomic(durable=True):
-        redemption = Redemption.objects.select_for_update().get(pk=voucher.redemption_id)
+        redemption = (
+            Redemption.objects.select_for_update(of=("self",))
+            .select_related("member__user", "merchant")
+            .get(pk=voucher.redemption_id)
+        )
         locked = Voucher.objects.select_for_update().get(pk=voucher.pk)
         status = locked.status_at(now)
         if status != "valid" or redemption.status != Redemption.Status.CONFIRMED:
@@ -496,4 +620,25 @@ def voucher_use(
             redemption.status = Redemption.Status.FULFILLED
             redemption.fulfilled_at = now
             redemption.save(update_fields=["status", "fulfilled_at"])
+        member_notify(
+            member=redemption.member,
+            kind=Notification.Kind.REDEMPTION,
+            title=VOUCHER_USED_TITLE,
+            body=VOUCHER_USED_BODY,
+            params={
+                "code": locked.code,
+                "reward": redemption.reward_title,
+                "merchant": redemption.merchant.name,
+                "time": timezone.localtime(now).strftime("%Y-%m-%d %H:%M"),
+            },
+            link=_redemption_link(redemption),
+            dedupe_key=f"voucher_used:{locked.pk}",
+        )
     return locked
+
+
+VOUCHER_USED_TITLE = gettext_lazy("Voucher %(code)s was used")
+VOUCHER_USED_BODY = gettext_lazy(
+    "Your voucher for %(reward)s was used at %(merchant)s on %(time)s. If this was not you, "
+    "please contact the merchant."
+)

@@ -11,8 +11,9 @@ member made the most purchases (ties: the most recent), redeemed through `reward
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -21,6 +22,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from merchants.money import format_yuan
 from points.models import Member, Notification, Purchase
 from points.services.notifications import notification_send
 from redemption.models import Redemption, Reward, WinBackOffer
@@ -31,7 +33,6 @@ from redemption.selectors import (
     reward_prices,
     rewards_available,
 )
-from redemption.templatetags.redemption_tags import yuan
 
 BATCH_SIZE = 500
 
@@ -48,7 +49,7 @@ def lapsed_members(*, now: datetime) -> QuerySet[Member]:
         .values("created_at")[:1]
     )
     activity = Coalesce("last_activity_at", "joined_at")
-    # GREATEST ignores NULL on PostgreSQL but not on SQLite: never hand it one.
+    # The later of the last activity and the last redemption (if any).
     return (
         Member.objects.filter(user__is_active=True)
         .annotate(
@@ -75,7 +76,7 @@ def most_used_merchants(member_ids: Iterable[int]) -> dict[int, int]:
         .values("member_id", "merchant_id")
         .annotate(purchases=Count("id"), latest=Max("occurred_at"))
     )
-    best: dict[int, tuple] = {}
+    best: dict[int, tuple[Any, ...]] = {}
     for row in usage:
         rank = (row["purchases"], row["latest"], row["merchant_id"])
         if row["member_id"] not in best or rank > best[row["member_id"]]:
@@ -113,15 +114,44 @@ def offer_terms(
     )
 
 
-def offer_terms_pick(candidates: Sequence[OfferTerms], *, spendable: int) -> OfferTerms | None:
-    """The cheapest reward the member cannot afford yet at today's price (the offer brings a
-    goal closer); when they can afford every one, the dearest (the largest saving)."""
-    if not candidates:
+def offer_terms_pick(
+    candidates: Sequence[OfferTerms],
+    *,
+    spendable: int,
+    floor_fen: int | None = None,
+    topup_max_fen: int | None = None,
+) -> OfferTerms | None:
+    """The offer a member can actually take: among rewards reachable with their points plus a
+    cash top-up of at most WINBACK_CASH_TOPUP_MAX_FEN (the points they lack, at the value
+    floor's rate: 积分 + 少量现金), the cheapest they cannot afford at today's list price (the
+    offer brings a goal closer); when they can afford every one, the dearest. The terms are
+    returned with the top-up applied (fewer points, more cash); None when nothing is within
+    reach."""
+    floor_fen = settings.POINT_VALUE_FLOOR_FEN if floor_fen is None else floor_fen
+    topup_max_fen = settings.WINBACK_CASH_TOPUP_MAX_FEN if topup_max_fen is None else topup_max_fen
+    have = max(spendable, 0)
+
+    def lacking(terms: OfferTerms) -> int:
+        return max(terms.points - have, 0)
+
+    reachable = [
+        c
+        for c in candidates
+        if lacking(c) * floor_fen <= topup_max_fen and c.points - lacking(c) >= 1
+    ]
+    if not reachable:
         return None
-    out_of_reach = [c for c in candidates if c.list_points > spendable]
+    out_of_reach = [c for c in reachable if c.list_points > have]
     if out_of_reach:
-        return min(out_of_reach, key=lambda c: (c.list_points, c.reward.pk))
-    return max(candidates, key=lambda c: (c.list_points, -c.reward.pk))
+        pick = min(out_of_reach, key=lambda c: (c.list_points, c.reward.pk))
+    else:
+        pick = max(reachable, key=lambda c: (c.list_points, -c.reward.pk))
+    short = lacking(pick)
+    if not short:
+        return pick
+    # Each point lacking is paid at the floor's rate, so the value floor still holds:
+    # face − (cash + floor × short) ≥ floor × (points − short)  ⇔  face − cash ≥ floor × points.
+    return replace(pick, points=pick.points - short, cash_fen=pick.cash_fen + short * floor_fen)
 
 
 def winback_offer_create(
@@ -181,7 +211,7 @@ def _offer_message(offer: WinBackOffer) -> tuple[str, str]:
         }
         if offer.cash_price_fen:
             body += " " + _("Plus ¥%(cash)s paid at the merchant.") % {
-                "cash": yuan(offer.cash_price_fen)
+                "cash": format_yuan(offer.cash_price_fen, symbol=False)
             }
     return title, body
 
@@ -228,12 +258,16 @@ def _send_batch(members: Sequence[Member], *, now: datetime) -> int:
             terms_by_merchant.setdefault(reward.merchant_id, []).append(terms)
     sent = 0
     for member in members:
-        candidates = terms_by_merchant.get(merchant_of.get(member.pk), [])
-        if not candidates:
-            continue
+        merchant_id = merchant_of.get(member.pk)
+        candidates = terms_by_merchant.get(merchant_id, []) if merchant_id is not None else []
         terms = offer_terms_pick(candidates, spendable=member_spendable_points(member, now=now))
+        if terms is None:  # nothing within reach of points + a small top-up: next run
+            continue
         offer = winback_offer_create(
-            member=member, terms=terms, lapse_started_at=member.lapse_started_at, now=now
+            member=member,
+            terms=terms,
+            lapse_started_at=member.lapse_started_at,  # type: ignore[attr-defined]
+            now=now,
         )
         if offer is not None:
             sent += 1

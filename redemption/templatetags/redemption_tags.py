@@ -2,19 +2,15 @@
 
 from django import template
 
+from merchants.money import format_yuan
+
 register = template.Library()
 
 
 @register.filter
 def yuan(fen) -> str:
-    """1280 → "12.80" (integer arithmetic, no floats)."""
-    try:
-        fen = int(fen)
-    except (TypeError, ValueError):
-        return ""
-    sign = "-" if fen < 0 else ""
-    fen = abs(fen)
-    return f"{sign}{fen // 100}.{fen % 100:02d}"
+    """1280 → "¥12.80": the one money formatter (merchants.money.format_yuan)."""
+    return format_yuan(fen)
 
 
 @register.filter

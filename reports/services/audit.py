@@ -2,99 +2,132 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from reports.audit import COLUMNS, FORMATS, AuditFilters, BadFilter, audit_rows_sql
+from points.csv_writer import BOM, csv_writer
+from points.services.sealing import canonical_json
+from reports.audit import (
+    COLUMNS,
+    ENTRY_SQL_COLUMNS,
+    FORMATS,
+    AuditFilters,
+    BadFilter,
+    audit_checkpoints,
+    audit_rows_sql,
+    kind_label,
+)
 from reports.models import AuditExport
 
-BOM = "\ufeff".encode()
-CHUNK_ROWS = 2000
+CHUNK_ROWS = 1000
+EXPORT_FORMAT_VERSION = 1
 
 
 def column_labels() -> list[str]:
     """CSV header: the column names in the reader's language (Chinese by default)."""
     labels = {
+        "record": _("Record"),
+        "seq": _("Chain position"),
         "transaction_id": _("Transaction"),
-        "seal_hash": _("Seal hash"),
-        "time": _("Time"),
-        "kind": _("Kind"),
+        "kind": _("Kind code"),
+        "kind_label": _("Kind"),
+        "posted_at": _("Posted at"),
+        "occurred_at": _("Business time"),
+        "merchant_id": _("Merchant ID"),
+        "merchant": _("Merchant"),
+        "member_id": _("Member ID"),
         "member_no": _("Member number"),
+        "reference": _("Document reference"),
+        "reason": _("Reason"),
+        "actor": _("Actor"),
+        "idempotency_key": _("Idempotency key"),
+        "reverses": _("Reverses transaction"),
+        "breakdown": _("Breakdown"),
+        "account_id": _("Account ID"),
         "account": _("Account"),
         "points": _("Points"),
         "balance_after": _("Balance after"),
-        "merchant": _("Merchant"),
-        "reference": _("Reference"),
-        "reason": _("Reason"),
-        "actor": _("Actor"),
+        "lots": _("Lots created"),
+        "allocations": _("Lots consumed"),
+        "seal_version": _("Seal version"),
+        "prev_hash": _("Previous hash"),
+        "hash": _("Seal hash"),
+        "record_data": _("Record data"),
     }
     return [labels[name] for name in COLUMNS]
 
 
 @contextmanager
 def consistent_snapshot():
-    """One read-only transaction; REPEATABLE READ on PostgreSQL so every row comes from
-    the same snapshot. Inside a caller's transaction (tests) it joins it as it is."""
+    """One read-only transaction; REPEATABLE READ so every row comes from the same
+    snapshot. Inside a caller's transaction (tests) it joins it as it is."""
     outermost = not connection.in_atomic_block
     with transaction.atomic():
-        if outermost and connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
+        with connection.cursor() as cursor:
+            if outermost:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                # A cursor is planned for its first 10% of rows by default (nested loops);
-                # an export reads all of them, so plan for that (hash joins, one sort).
-                cursor.execute("SET LOCAL cursor_tuple_fraction = 1.0")
+            # A cursor is planned for its first 10% of rows by default (nested loops);
+            # an export reads all of them, so plan for that (hash joins, one sort).
+            cursor.execute("SET LOCAL cursor_tuple_fraction = 1.0")
         yield
+
+
+_ENTRY_INDEX = {name: index for index, name in enumerate(ENTRY_SQL_COLUMNS)}
+
+
+def _record(**values) -> list:
+    return [values.get(name) for name in COLUMNS]
 
 
 class _Formatter:
     def __init__(self, file_format: str):
         self.file_format = file_format
-        self.zone = ZoneInfo(settings.TIME_ZONE)
         self.buffer = io.StringIO()
-        self.writer = csv.writer(self.buffer, lineterminator="\r\n")
-
-    def time(self, value) -> str:
-        """ISO 8601 with microseconds in the site's zone (PostgreSQL formats it itself)."""
-        if isinstance(value, str):
-            if "T" in value:  # already formatted by the database
-                return value
-            value = parse_datetime(value)  # SQLite hands back its stored text
-        if timezone.is_naive(value):
-            value = value.replace(tzinfo=UTC)
-        return value.astimezone(self.zone).isoformat(timespec="microseconds")
+        self.writer = csv_writer(self.buffer)
 
     def header(self) -> bytes:
         if self.file_format == "csv":
+            self.buffer.write(BOM)
             self.writer.writerow(column_labels())
-            return BOM + self._drain()
-        return b""
+        return self._drain()
 
-    def rows(self, rows) -> bytes:
-        time = self.time
+    def records(self, records) -> bytes:
         if self.file_format == "csv":
-            self.writer.writerows((r[0], r[1], time(r[2]), *r[3:]) for r in rows)
+            self.writer.writerows(records)
         else:
             write = self.buffer.write
-            for r in rows:
-                record = dict(zip(COLUMNS, r, strict=True))
-                record["time"] = time(r[2])
-                write(json.dumps(record, ensure_ascii=False))
+            for record in records:
+                write(json.dumps(dict(zip(COLUMNS, record, strict=True)), ensure_ascii=False))
                 write("\n")
         return self._drain()
+
+    def entries(self, rows) -> bytes:
+        i = _ENTRY_INDEX
+        kind, account_kind = i["kind"], i["account_kind"]
+        # ENTRY_SQL_COLUMNS minus account_kind, plus record/kind_label/record_data = COLUMNS
+        records = (
+            [
+                "entry",
+                r[0],
+                r[1],
+                r[2],
+                kind_label(r[kind], r[account_kind]),
+                *r[3:account_kind],
+                *r[account_kind + 1 :],
+                None,
+            ]
+            for r in rows
+        )
+        return self.records(records)
 
     def _drain(self) -> bytes:
         data = self.buffer.getvalue().encode("utf-8")
@@ -103,21 +136,52 @@ class _Formatter:
         return data
 
 
+def export_description(filters: AuditFilters) -> dict:
+    """The first record of an export: what it holds (docs/audit.md)."""
+    from points.services.checkpoints import SigningKeyMissing, key_id, public_key
+
+    try:
+        signing_key_id = key_id(public_key())
+    except (SigningKeyMissing, ValueError, OSError):
+        signing_key_id = None
+    return {
+        "format": "jifen-audit-export",
+        "format_version": EXPORT_FORMAT_VERSION,
+        "from": filters.date_from.isoformat(),
+        "to": filters.date_to.isoformat(),
+        "time_zone": settings.TIME_ZONE,
+        "filters": {
+            k: v for k, v in filters.as_json().items() if k not in ("date_from", "date_to")
+        },
+        "complete": filters.member_id is None and filters.merchant_id is None and not filters.kind,
+        "exported_at": timezone.now().isoformat(),
+        "key_id": signing_key_id,
+    }
+
+
 def audit_rows_stream(filters: AuditFilters, file_format: str) -> Iterator[tuple[bytes, int]]:
-    """Yield (bytes, rows in them) of the export, from one snapshot, in constant memory."""
+    """Yield (bytes, entry rows in them) of the export, from one snapshot, in constant memory:
+    the header (CSV), the export record, one record per entry, then the checkpoints."""
     if file_format not in FORMATS:
         raise BadFilter(f"Unknown format {file_format!r}; use csv or jsonl.")
     formatter = _Formatter(file_format)
     sql, params = audit_rows_sql(filters)
     with consistent_snapshot():
-        header = formatter.header()
-        if header:
-            yield header, 0
-        # A named (server-side) cursor on PostgreSQL: rows arrive CHUNK_ROWS at a time.
+        # Read first: this query fixes the snapshot every later row comes from.
+        checkpoints = [
+            _record(record="checkpoint", record_data=canonical_json(checkpoint))
+            for checkpoint in audit_checkpoints(filters)
+        ]
+        yield formatter.header(), 0
+        description = canonical_json(export_description(filters))
+        yield formatter.records([_record(record="export", record_data=description)]), 0
+        # A named (server-side) cursor: rows arrive CHUNK_ROWS at a time.
         with connection.chunked_cursor() as cursor:
             cursor.execute(sql, params)
             while rows := cursor.fetchmany(CHUNK_ROWS):
-                yield formatter.rows(rows), len(rows)
+                yield formatter.entries(rows), len(rows)
+        if checkpoints:
+            yield formatter.records(checkpoints), 0
 
 
 def audit_export(

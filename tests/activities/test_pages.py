@@ -190,3 +190,22 @@ def test_only_platform_staff_can_approve(
         Activity.Status.APPROVED,
         activity.points,
     )
+
+
+def test_refused_check_ins_show_on_the_staff_risk_page(
+    client, make_activity, old_member, platform_staff, settings
+):
+    settings.RISK_THRESHOLDS = {**settings.RISK_THRESHOLDS, "activity_refusals": 2}
+    activity = make_activity()
+    member = old_member()
+    client.force_login(member.user)
+    for _ in range(3):
+        client.post(f"/activities/{activity.pk}/check-in/", {"code": "abcdef"})
+        client.post(f"/activities/{activity.pk}/check-in/", {"code": "000001"})
+    client.force_login(platform_staff)
+    page = client.get("/staff/risk/").content.decode()
+    table = page[page.index('id="risk-activities"') :]
+    assert "旧书回收日" in table
+    assert 'class="flagged"' in table.split("</table>")[0]
+    client.force_login(member.user)
+    assert client.get("/staff/risk/").status_code == 403

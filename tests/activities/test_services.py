@@ -207,3 +207,33 @@ def test_every_refusal_is_logged_for_the_risk_page(make_activity, old_member):
     refusal = CheckInRefusal.objects.get()
     assert (refusal.member, refusal.reason) == (member, "wrong_code")
     assert len(refusal.device) == 64  # a hash, not the cookie itself
+
+
+def test_verify_ledger_reconciles_each_activity_posting_with_its_attendance(
+    make_activity, old_member, school
+):
+    from points.selectors import ledger_verify
+    from points.services.accounts import community_activity_account
+    from points.services.ledger import Posting, ledger_post
+
+    activity = make_activity(points=30)
+    member = old_member()
+    check_in(activity, member)
+    activity_attendance_confirm(
+        activity=activity, actor=activity.approved_by, now=after_end(activity)
+    )
+    assert ledger_verify().ok, ledger_verify().problems
+
+    # The application role can insert a balanced, consistent green credit: the
+    # reconciliation names it, since no confirmed attendance stands behind it.
+    green = Account.objects.get(member=member, kind=Account.Kind.GREEN)
+    forged = ledger_post(
+        kind=LedgerTransaction.Kind.GREEN_ACTIVITY,
+        idempotency_key="forged-green-activity",
+        postings=[Posting(green, 500), Posting(community_activity_account(school), -500)],
+        member=member,
+        reference=f"activity:{activity.pk}",
+    )
+    report = ledger_verify()
+    assert [f.transaction_id for f in report.findings] == [forged.pk]
+    assert "no confirmed attendance" in report.findings[0].message

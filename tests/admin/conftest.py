@@ -35,6 +35,7 @@ from tests.points.helpers import earn
 
 roles_migration = importlib.import_module("merchants.migrations.0003_roles")
 catalog_migration = importlib.import_module("redemption.migrations.0002_back_office_roles")
+identity_migration = importlib.import_module("points.migrations.0009_identity_staff_view_events")
 
 
 def ensure_roles():
@@ -49,6 +50,7 @@ def ensure_roles():
     platform_staff.permissions.add(
         *catalog_migration._permissions(apps, catalog_migration.PLATFORM_ONLY_PERMISSIONS)
     )
+    roles_migration.grant(apps, platform_staff, identity_migration.PLATFORM_PERMISSIONS)
     return merchant_staff, platform_staff
 
 

@@ -21,12 +21,26 @@ pytestmark = pytest.mark.django_db
         "/admin/points/adjustmentrequest/add/",
         "/admin/auth/user/",
         "/admin/auth/group/",
-        "/admin/merchants/merchant/",
         "/admin/merchants/merchantmembership/",
     ],
 )
 def test_merchant_user_cannot_reach_platform_pages(as_merchant_a, url):
     assert as_merchant_a.get(url).status_code == 403
+
+
+def test_merchant_user_sees_only_its_own_merchant_read_only(as_merchant_a, shop_a):
+    # Issue #20: a merchant user opens its own merchant's pages (read-only), no one else's.
+    body = as_merchant_a.get("/admin/merchants/merchant/").content.decode()
+    assert shop_a.merchant.name in body
+    page = as_merchant_a.get(f"/admin/merchants/merchant/{shop_a.merchant.pk}/change/")
+    assert page.status_code == 200
+    assert 'name="name"' not in page.content.decode()  # no editable field
+    assert (
+        as_merchant_a.post(
+            f"/admin/merchants/merchant/{shop_a.merchant.pk}/change/", {"name": "x"}
+        ).status_code
+        == 403
+    )
 
 
 def test_merchant_user_cannot_write_its_own_ledger_rows(as_merchant_a, shop_a):

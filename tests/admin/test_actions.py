@@ -36,7 +36,15 @@ def test_merchant_cancel_returns_points_with_compensation(
 ):
     before = standard(shopper).balance
 
-    act(as_merchant_a, "redemption/redemption", "merchant_cancel", [shop_a.redemption.pk])
+    as_merchant_a.post(
+        "/admin/redemption/redemption/",
+        {
+            "action": "merchant_cancel",
+            "_selected_action": [str(shop_a.redemption.pk)],
+            "confirm": "yes",
+            "reason": "门店缺货",
+        },
+    )
 
     redemption = Redemption.objects.get(pk=shop_a.redemption.pk)
     assert (redemption.status, redemption.cancelled_by) == ("cancelled", "merchant")

@@ -143,7 +143,7 @@ def reward_form(merchant, category, title="New reward"):
         "kind": "goods",
         "points_price": 300,
         "cash_price_fen": 0,
-        "face_value_fen": 2000,
+        "face_value_fen": "20.00",  # admin takes yuan
         "active": "on",
         "PriceSchedule_rewards-TOTAL_FORMS": 0,
         "PriceSchedule_rewards-INITIAL_FORMS": 0,

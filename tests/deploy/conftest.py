@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from config.db import database_url
+
 REPO = Path(__file__).resolve().parents[2]
 
 # Only these pass from the test process into a "production" run: everything else (test
@@ -25,7 +27,8 @@ def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
         SECRET_KEY=secrets.token_urlsafe(50),
         ALLOWED_HOSTS="jifen.example.com",
         CSRF_TRUSTED_ORIGINS="https://jifen.example.com",
-        DATABASE_URL=f"sqlite:///{tmp_path / 'production.sqlite3'}",
+        # The server the tests use (its `postgres` database: /healthz only runs SELECT 1).
+        DATABASE_URL=database_url(dbname="postgres"),
         STATIC_ROOT=str(tmp_path / "static"),
         PYTHONDONTWRITEBYTECODE="1",
         # Not the developer's own .env (say, a copy of .env.example for a local trial).

@@ -168,7 +168,8 @@ def test_web_runs_the_image_default_command(services):
 def test_containers_reach_postgres_and_redis_by_service_name(without_env):
     for name in APP_SERVICES:
         environment = without_env["services"][name]["environment"]
-        assert environment["DATABASE_URL"] == "postgres://postgres:@db:5432/jifen"
+        user = "postgres" if name == "migrate" else "jifen_app"
+        assert environment["DATABASE_URL"] == f"postgres://{user}:@db:5432/jifen"
         assert environment["REDIS_URL"].startswith("redis://redis:6379/")
         assert environment["CELERY_BROKER_URL"].startswith("redis://redis:6379/")
 
@@ -177,7 +178,7 @@ def test_database_url_follows_the_postgres_settings_of_dot_env(compose):
     configured = interpolate(
         compose, {"POSTGRES_USER": "jifen", "POSTGRES_PASSWORD": "0a1b2c", "POSTGRES_DB": "points"}
     )
-    url = configured["services"]["web"]["environment"]["DATABASE_URL"]
+    url = configured["services"]["migrate"]["environment"]["DATABASE_URL"]
     assert url == "postgres://jifen:0a1b2c@db:5432/points"
     assert configured["services"]["db"]["environment"]["POSTGRES_USER"] == "jifen"
 
@@ -292,3 +293,54 @@ def test_docker_compose_config_accepts_the_file():
         env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")},
     )
     assert result.returncode == 0, result.stderr
+
+
+# --- Least privilege: only the release step connects as the owner ------------------------
+
+OWNER_ENVIRONMENTS = [
+    {},  # no .env: make test's trust set-up
+    {"POSTGRES_USER": "jifen", "POSTGRES_PASSWORD": "0a1b", "APP_DB_PASSWORD": "9f8e"},
+    {"POSTGRES_USER": "owner", "APP_DB_USER": "points_app", "APP_DB_PASSWORD": "9f8e"},
+]
+SUPERUSERS = {"postgres"}  # the image's default superuser; POSTGRES_USER is one too
+
+
+def _database_user(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).username or ""
+
+
+@pytest.mark.parametrize("environment", OWNER_ENVIRONMENTS)
+def test_long_running_services_never_connect_as_the_owner_or_a_superuser(compose, environment):
+    configured = interpolate(compose, environment)
+    owner = configured["services"]["db"]["environment"]["POSTGRES_USER"]
+    for name in LONG_RUNNING - {"db", "redis"}:
+        url = configured["services"][name]["environment"]["DATABASE_URL"]
+        user = _database_user(url)
+        assert user, f"{name} connects with no user name: {url}"
+        assert user != owner, f"{name} connects as the owner {owner}"
+        assert user not in SUPERUSERS, f"{name} connects as the superuser {user}"
+
+
+@pytest.mark.parametrize("environment", OWNER_ENVIRONMENTS)
+def test_the_release_step_migrates_as_the_owner(compose, environment):
+    configured = interpolate(compose, environment)
+    owner = configured["services"]["db"]["environment"]["POSTGRES_USER"]
+    url = configured["services"]["migrate"]["environment"]["DATABASE_URL"]
+    assert _database_user(url) == owner
+
+
+def test_the_release_step_creates_and_grants_the_application_role():
+    release = (REPO / "deploy" / "release.sh").read_text(encoding="utf-8")
+    lines = [line.strip() for line in release.splitlines() if line.startswith("python")]
+    assert lines.index("python manage.py migrate --noinput") < lines.index(
+        "python manage.py db_app_role"
+    )
+
+
+def test_deploy_docs_run_long_running_services_as_the_application_role():
+    docs = (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
+    assert "db_app_role" in docs and "jifen_app" in docs
+    for line in re.findall(r"^DATABASE_URL=.*$", docs, re.MULTILINE):
+        assert _database_user(line.split("=", 1)[1]) not in SUPERUSERS | {"jifen", "jifen_owner"}

@@ -58,7 +58,7 @@ print(json.dumps({
     "STATICFILES": settings.STORAGES["staticfiles"]["BACKEND"],
     "DATABASES": {alias: {k: v for k, v in d.items() if k in
         ("ENGINE", "NAME", "HOST", "CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "TEST",
-         "DISABLE_SERVER_SIDE_CURSORS")}
+         "DISABLE_SERVER_SIDE_CURSORS", "OPTIONS")}
         for alias, d in settings.DATABASES.items()},
     "DATABASE_ROUTERS": settings.DATABASE_ROUTERS,
     "DATABASE_PREPARED_STATEMENTS": settings.DATABASE_PREPARED_STATEMENTS,
@@ -123,6 +123,9 @@ def test_pgbouncer_transaction_pooling_disables_server_side_cursors(tmp_path):
     values = _settings(env)
     assert values["DATABASES"]["default"]["DISABLE_SERVER_SIDE_CURSORS"] is True
     assert values["DATABASE_PREPARED_STATEMENTS"] is False
+    # Client-side binding, nothing prepared: what a transaction-mode pooler needs.
+    options = values["DATABASES"]["default"]["OPTIONS"]
+    assert "server_side_binding" not in options and "prepare_threshold" not in options
 
 
 def test_prepared_statements_are_on_without_a_pooler_and_can_be_kept_behind_one(tmp_path):
@@ -133,8 +136,13 @@ def test_prepared_statements_are_on_without_a_pooler_and_can_be_kept_behind_one(
         PGBOUNCER_TRANSACTION_POOLING="true",
         DATABASE_PREPARED_STATEMENTS="true",  # PgBouncer 1.21+ with max_prepared_statements
     )
-    assert _settings(direct)["DATABASE_PREPARED_STATEMENTS"] is True
-    assert _settings(pooled)["DATABASE_PREPARED_STATEMENTS"] is True
+    for env in (direct, pooled):
+        values = _settings(env)
+        assert values["DATABASE_PREPARED_STATEMENTS"] is True
+        # Django's own psycopg options: bound on the server, prepared on the 5th run.
+        options = values["DATABASES"]["default"]["OPTIONS"]
+        assert options["server_side_binding"] is True
+        assert options["prepare_threshold"] == 5
 
 
 def test_a_replica_url_adds_a_routed_replica_alias(tmp_path):

@@ -1,12 +1,9 @@
 """A member logs in on a phone-sized Chromium and sees both balances, in Chinese."""
 
-import pytest
 from django.core.management import call_command
 
 from points.models import Member
 from points.selectors import member_balances
-
-pytestmark = pytest.mark.postgres
 
 
 def test_demo_member_logs_in_and_sees_both_balances(live_server, page):

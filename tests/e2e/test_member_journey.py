@@ -6,13 +6,10 @@ Each test saves screenshots under its pytest-playwright output folder (test-resu
 import re
 from pathlib import Path
 
-import pytest
 from django.core.management import call_command
 
 from points.models import Member
 from points.selectors import member_balances
-
-pytestmark = pytest.mark.postgres
 
 
 def shot(page, output_path, name):
@@ -38,22 +35,7 @@ def standard_balance(page) -> int:
     return int(page.locator("[data-testid=standard-balance]").inner_text())
 
 
-def test_sign_up_shows_the_bonus(live_server, page, output_path):
-    page.goto(f"{live_server.url}/accounts/signup/")
-    page.fill("#id_username", "xiaoli")
-    page.fill("#id_mobile", "13700001111")
-    page.fill("#id_password1", "green-leaf-2026!")
-    page.fill("#id_password2", "green-leaf-2026!")
-    page.check("#id_consent")
-    no_horizontal_scroll(page)
-    shot(page, output_path, "01-signup")
-    page.get_by_role("button", name="创建我的会员卡").click()
-
-    page.wait_for_selector("[data-testid=standard-balance]")
-    assert standard_balance(page) == 100
-    assert "注册奖励积分已到账" in page.locator(".messages").inner_text()
-    no_horizontal_scroll(page)
-    shot(page, output_path, "02-dashboard-after-signup")
+# Sign-up (with an SMS code) is in test_identity_journeys.py.
 
 
 def test_demo_redeems_a_voucher_then_cancels_and_gets_the_points_back(

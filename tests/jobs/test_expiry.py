@@ -80,7 +80,6 @@ def test_small_batches_cover_every_member_once(due_members, ledger_ok):
     ledger_ok()
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db
 def test_a_batch_costs_the_same_few_queries_however_many_lots(
     make_member, issuer, django_assert_max_num_queries, ledger_ok
@@ -109,7 +108,6 @@ def test_the_command_prints_a_summary_and_takes_a_batch_size(due_members, capsys
     assert_expired_exactly_once(due_members)
 
 
-@pytest.mark.postgres
 def test_a_crash_after_the_first_batch_then_a_rerun_leaves_exactly_the_right_state(
     transactional_db, due_members, monkeypatch, ledger_ok
 ):
@@ -137,7 +135,6 @@ def test_a_crash_after_the_first_batch_then_a_rerun_leaves_exactly_the_right_sta
     ledger_ok()
 
 
-@pytest.mark.postgres
 def test_two_concurrent_runs_do_not_double_expire(transactional_db, make_member, issuer, ledger_ok):
     past = timezone.now() - timedelta(days=1)
     members = []

@@ -17,8 +17,6 @@ from points.tasks import expire_points_task
 from tests.points.conftest import make_shop
 from tests.points.helpers import earn, standard
 
-pytestmark = pytest.mark.postgres
-
 
 @pytest.fixture
 def celery_worker_live(transactional_db):

@@ -63,3 +63,28 @@ def other_pos(other_shop):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {OTHER_KEY}")
     return client
+
+
+# --- Identity (mobile proven by SMS code) -----------------------------------------------
+
+
+@pytest.fixture
+def till_member(db):
+    """A customer enrolled at a till (mobile proven there): no password yet."""
+    from points.services.members import member_enrol
+    from tests.points.identity_fixtures import CARDED
+
+    member, _created = member_enrol(mobile=CARDED, actor="terminal:test")
+    return member
+
+
+@pytest.fixture
+def last_code(sms_outbox):
+    from tests.points.helpers import code_in
+
+    def read(mobile=None):
+        texts = [m for m in sms_outbox if mobile is None or m.to == mobile]
+        assert texts, "no text was sent"
+        return code_in(texts[-1])
+
+    return read

@@ -61,6 +61,25 @@ def reverse(original, points=None, **kwargs):
     )
 
 
+def buy(member, merchant, amount_fen, *, receipt_no=None, occurred_at=None, category="general"):
+    """A real purchase through the purchase service: an earn with its document behind it."""
+    from django.utils import timezone
+
+    from merchants.models import Category
+    from points.services.purchases import LineRequest, purchase_record
+
+    Category.objects.get_or_create(
+        merchant=merchant, slug=category, defaults={"name": category.title()}
+    )
+    return purchase_record(
+        merchant=merchant,
+        member=member,
+        receipt_no=receipt_no or key("R"),
+        occurred_at=occurred_at or timezone.now(),
+        lines=[LineRequest(line_no=1, quantity=1, amount_fen=amount_fen, category=category)],
+    )
+
+
 def code_in(message) -> str:
     """The 6-digit code of a text message sent by points.sms (an SmsMessage or its dict)."""
     import re

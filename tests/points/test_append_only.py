@@ -1,4 +1,4 @@
-"""Ledger rows cannot be changed or removed, even with raw SQL (PostgreSQL and SQLite)."""
+"""Ledger rows cannot be changed or removed, even with raw SQL."""
 
 import pytest
 from django.db import DatabaseError, connection, transaction
@@ -43,7 +43,6 @@ def test_orm_update_of_an_entry_is_refused(posted):
             LedgerEntry.objects.filter(transaction=posted).update(points=0)
 
 
-@pytest.mark.postgres
 def test_truncate_is_refused_without_the_test_flag(posted):
     with pytest.raises(DatabaseError, match="append-only"):
         with transaction.atomic(), connection.cursor() as cursor:

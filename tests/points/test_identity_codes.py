@@ -19,7 +19,7 @@ from points.services.identity import (
     sms_code_verify,
 )
 from tests.points.helpers import code_in
-from tests.points.identity_fixtures import CARDLESS, last_code  # noqa: F401
+from tests.points.identity_fixtures import CARDLESS
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +41,7 @@ def wrong_code_for(code):
 
 
 @pytest.fixture
-def sent(sending, last_code):  # noqa: F811
+def sent(sending, last_code):
     with sending():
         send()
     return last_code(CARDLESS)
@@ -106,7 +106,7 @@ def test_a_code_is_bound_to_its_purpose_and_number(sent, sending):
     verify(sent)
 
 
-def test_only_the_newest_code_counts(sent, sending, last_code, time_machine):  # noqa: F811
+def test_only_the_newest_code_counts(sent, sending, last_code, time_machine):
     time_machine.move_to(timezone.now() + timedelta(minutes=1, seconds=1))
     with sending():
         send()

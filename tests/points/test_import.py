@@ -71,7 +71,7 @@ def row(member, receipt, *, sku="", category="", qty=1, amount=1000, when=WHEN, 
 
 
 def read_rejects(path):
-    with open(path, encoding="utf-8", newline="") as handle:
+    with open(path, encoding="utf-8-sig", newline="") as handle:
         return list(csv.DictReader(handle))
 
 
@@ -128,7 +128,6 @@ def ten_thousand_rows(members, seed=7):
     return rows
 
 
-@pytest.mark.postgres
 def test_ten_thousand_rows_imported_twice_the_second_run_adds_nothing(
     catalog, make_member, tmp_path, ledger_ok
 ):
@@ -253,13 +252,12 @@ def test_last_activity_moves_to_the_latest_imported_purchase_only_when_newer(
     assert dormant.last_activity_at == datetime.fromisoformat("2024-09-03T10:00:00+08:00")
 
 
-@pytest.mark.postgres
-def test_receipts_and_campaign_names_with_tabs_backslashes_and_newlines_go_in_as_written(
+def test_campaign_names_with_tabs_backslashes_and_newlines_go_in_as_written(
     catalog, make_member, tmp_path, ledger_ok
 ):
     Campaign.objects.filter(merchant=catalog).update(name='Back\\to "school"\tnow\nand \\N')
     member = make_member()
-    receipts = ["R\t1", "R\\2", "R\n3", "\\N", "R\r5 雨"]
+    receipts = ["R-1", "R/2", "R:3.x", "N", "5_6"]
     path = write_csv(
         tmp_path / "odd.csv", [row(member, receipt, category="notebooks") for receipt in receipts]
     )
@@ -274,6 +272,24 @@ def test_receipts_and_campaign_names_with_tabs_backslashes_and_newlines_go_in_as
         assert txn.idempotency_key == f"purchase:{catalog.pk}:{receipt}"
         factors = txn.breakdown["lines"][0]["factors"]
         assert factors[-1]["name"] == 'Back\\to "school"\tnow\nand \\N'
+    ledger_ok()
+
+
+def test_receipt_numbers_with_tabs_backslashes_newlines_or_hanzi_are_rejected_as_by_the_api(
+    catalog, make_member, tmp_path, ledger_ok
+):
+    member = make_member()
+    receipts = ["R\t1", "R\\2", "R\n3", "\\N", "R\r5", "雨-6", "-7", "R" * 65]
+    path = write_csv(
+        tmp_path / "odd.csv", [row(member, receipt, category="notebooks") for receipt in receipts]
+    )
+
+    summary = import_file(path)
+
+    assert (summary.purchases, summary.rejected_purchases) == (0, len(receipts))
+    reasons = [r["reason"] for r in read_rejects(tmp_path / "odd.rejects.csv")]
+    assert reasons and all(reason.startswith("receipt_no: ") for reason in reasons)
+    assert not Purchase.objects.exists()
     ledger_ok()
 
 
@@ -297,15 +313,15 @@ def test_a_member_in_debt_has_the_debt_repaid_first(catalog, make_member, tmp_pa
 BAD_ROWS = [
     ("unknown sku", {"sku": "NOPE"}, "unknown sku"),
     ("unknown category", {"category": "toys"}, "unknown category"),
-    ("both sku and category", {"sku": "GREEN-NB-01", "category": "pens"}, "exactly one"),
-    ("neither sku nor category", {}, "exactly one"),
-    ("zero amount", {"category": "pens", "amount": 0}, "at least 1"),
+    ("both sku and category", {"sku": "GREEN-NB-01", "category": "pens"}, "sku: "),
+    ("neither sku nor category", {}, "sku: "),
+    ("zero amount", {"category": "pens", "amount": 0}, "amount_fen: "),
     ("negative amount", {"category": "pens", "amount": -500}, "not a positive whole number"),
     ("fractional amount", {"category": "pens", "amount": "12.50"}, "not a positive whole"),
-    ("huge amount", {"category": "pens", "amount": 10**9 + 1}, "more than 1000000000"),
-    ("zero quantity", {"category": "pens", "qty": 0}, "at least 1"),
-    ("huge quantity", {"category": "pens", "qty": 100_001}, "more than 100000"),
-    ("future date", {"category": "pens", "when": "2999-01-01T00:00:00+08:00"}, "in the future"),
+    ("huge amount", {"category": "pens", "amount": 10**9 + 1}, "amount_fen: "),
+    ("zero quantity", {"category": "pens", "qty": 0}, "quantity: "),
+    ("huge quantity", {"category": "pens", "qty": 100_001}, "quantity: "),
+    ("future date", {"category": "pens", "when": "2999-01-01T00:00:00+08:00"}, "occurred_at: "),
     ("no offset", {"category": "pens", "when": "2024-09-02T10:30:00"}, "no UTC offset"),
     ("not a date", {"category": "pens", "when": "yesterday"}, "not an ISO 8601"),
 ]
@@ -442,7 +458,6 @@ def test_bad_batch_size_is_refused(tmp_path):
         call_command("import_purchases", str(tmp_path / "x.csv"), "--batch-size", "0")
 
 
-@pytest.mark.postgres
 def test_bulk_earn_refuses_an_account_in_debt_and_writes_nothing(make_member, issuer):
     from django.db import connection
 

@@ -12,7 +12,7 @@ from points.services.accounts import system_account
 from points.services.ledger import Overdraft, Posting, ledger_post
 from tests.points.helpers import earn, spend, standard
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+pytestmark = pytest.mark.django_db
 
 
 def general_path_only(monkeypatch):

@@ -29,11 +29,25 @@ def test_merchant_cancel_action_returns_points_and_compensation(
         member=member, reward=make_reward(points_price=500), quantity=1, idempotency_key="a"
     )
 
-    response = act(admin_client, "redemption", "merchant_cancel", [redemption.pk])
+    confirm_page = act(admin_client, "redemption", "merchant_cancel", [redemption.pk])
+    redemption.refresh_from_db()
+    assert redemption.status == "confirmed"  # nothing happens before the confirmation
+    assert "id_reason" in confirm_page.content.decode()
+
+    response = admin_client.post(
+        "/admin/redemption/redemption/",
+        {
+            "action": "merchant_cancel",
+            "_selected_action": [str(redemption.pk)],
+            "confirm": "yes",
+            "reason": "缺货",
+        },
+        follow=True,
+    )
 
     redemption.refresh_from_db()
     assert (redemption.status, redemption.cancelled_by) == ("cancelled", "merchant")
-    assert redemption.cancel_reason and redemption.compensation_points == 50
+    assert redemption.cancel_reason == "缺货" and redemption.compensation_points == 50
     assert standard(member).balance == 1050
     assert response.status_code == 200
     ledger_ok()

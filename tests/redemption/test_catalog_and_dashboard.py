@@ -81,17 +81,28 @@ def test_the_dashboard_sees_catalog_changes_at_once(client, funded_member, make_
     dear = make_reward(title="Dear set", points_price=500)
     assert next_reward(client) == ("Dear set", 150)
 
-    # When a schedule discounts it by 20%, the next visit shows 400 points: 50 short
+    # When its regular price drops to 400 points, the next visit shows it: 50 short
+    dear.points_price = 400
+    dear.save()
+    assert next_reward(client) == ("Dear set", 50)
+
+    # When a one-day schedule discounts it by 20% (320 today), it is affordable today
     today = timezone.localdate()
     winter = PriceSchedule.objects.create(
         merchant=merchant, name="寒假", percent_off=20, starts_on=today, ends_on=today
     )
     winter.rewards.add(dear)
-    assert next_reward(client) == ("Dear set", 50)
+    assert next_reward(client) is None
+    assert affordable(client) == 1
 
     # When it is hidden (an update(), no signal), it is gone from the next visit
     reward_set_active(reward=dear, active=False)
-    assert next_reward(client) is None
+    assert next_reward(client) is None and affordable(client) == 0
+
+
+def affordable(client):
+    (rewards,) = [context for _, context in client.get("/").context["sections"]]
+    return rewards["affordable"]
 
 
 def test_the_dashboard_honours_reward_dates_without_rereading_the_catalog(make_reward):

@@ -49,9 +49,9 @@ def test_demo_redeems_the_notebook_set_for_400_and_cancels_to_get_the_same_lots_
     login = client.post("/accounts/login/", {"username": "demo", "password": "demo12345"})
     assert login.status_code == 302
 
-    # When demo redeems the notebook set during the winter break, through the pages
+    # When demo redeems the notebook set during 开学季 (back to school), through the pages
     detail = client.get(f"/rewards/{notebook.pk}/").content.decode()
-    assert 'data-testid="price">400<' in detail and "寒假特惠" in detail
+    assert 'data-testid="price">400<' in detail and "开学季" in detail
     confirm = client.get(f"/rewards/{notebook.pk}/redeem/", {"quantity": 1}).content.decode()
     token = re.search(r'name="token" value="([0-9a-f]{32})"', confirm).group(1)
     mine = client.post(
@@ -60,11 +60,11 @@ def test_demo_redeems_the_notebook_set_for_400_and_cancels_to_get_the_same_lots_
 
     # Then it cost 400 points and shows in /me/redemptions/ with its price snapshot
     redemption = Redemption.objects.get(member=demo)
-    assert (redemption.points_total, redemption.schedule_name) == (400, "寒假特惠")
+    assert (redemption.points_total, redemption.schedule_name) == (400, "开学季")
     assert standard(demo).balance == balance_before - 400
     body = mine.content.decode()
     assert mine.redirect_chain[-1][0].startswith("/me/redemptions/")
-    assert 'data-testid="points">400<' in body and "原价 500" in body and "寒假特惠" in body
+    assert 'data-testid="points">400<' in body and "原价 500" in body and "开学季" in body
     ledger_ok()
 
     # When demo cancels

@@ -101,7 +101,7 @@ def test_admin_refuses_a_breaking_price_with_a_clear_message(admin_client, make_
         "kind": "goods",
         "points_price": 1000,
         "cash_price_fen": 0,
-        "face_value_fen": 2500,
+        "face_value_fen": "25.00",  # admin takes yuan
         "active": "on",
         "description": "",
         "PriceSchedule_rewards-TOTAL_FORMS": 0,
@@ -129,7 +129,7 @@ def test_admin_saves_a_good_price_and_records_it(admin_client, make_reward):
         "kind": "goods",
         "points_price": 400,
         "cash_price_fen": 0,
-        "face_value_fen": 2500,
+        "face_value_fen": "25.00",  # admin takes yuan
         "active": "on",
         "description": "",
         "PriceSchedule_rewards-TOTAL_FORMS": 0,

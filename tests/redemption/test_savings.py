@@ -91,7 +91,7 @@ def test_the_dashboards_one_query_inputs_equal_the_two_selectors(
     make_member, issuer, merchant, django_assert_num_queries
 ):
     from points.services.ledger import Overdraft
-    from redemption.selectors import member_savings_inputs, member_spendable_points
+    from redemption.selectors import member_projection_balance, member_savings_inputs
     from tests.points.helpers import earn, reverse, spend
 
     # Given members with expired but unswept lots, lots expiring later, a spend, and a debt
@@ -115,8 +115,82 @@ def test_the_dashboards_one_query_inputs_equal_the_two_selectors(
             inputs = member_savings_inputs(member, now=now)
         # Then they are what the two selectors say
         assert inputs == (
-            member_spendable_points(member, now=now),
+            member_projection_balance(member, now=now),
             average_monthly_spend_fen(member, now=now),
         )
     assert member_savings_inputs(mixed, now=now) == (15, 205)  # 40 + 25 - 50 spent
-    assert member_savings_inputs(in_debt, now=now)[0] == 0
+    assert member_savings_inputs(in_debt, now=now)[0] == -300  # the debt counts
+
+
+def _buy_with_lines(member, merchant, receipt_no, lines, days_ago, now):
+    from points.models import PurchaseLine
+
+    purchase = Purchase.objects.create(
+        merchant=merchant,
+        member=member,
+        receipt_no=receipt_no,
+        total_fen=sum(amount for _, amount, _ in lines),
+        points=0,
+        green_points=0,
+        occurred_at=now - timedelta(days=days_ago),
+    )
+    category = merchant.categories.get_or_create(slug="pens", defaults={"name": "笔"})[0]
+    for number, (quantity, amount, refunded) in enumerate(lines, start=1):
+        PurchaseLine.objects.create(
+            purchase=purchase,
+            line_no=number,
+            category=category,
+            quantity=quantity,
+            amount_fen=amount,
+            refunded_quantity=refunded,
+            points=0,
+            green_points=0,
+            carbon_saved_g=0,
+        )
+    return purchase
+
+
+def test_the_projection_uses_net_spend_and_starts_from_a_debt(
+    make_member, issuer, merchant, make_reward, django_assert_num_queries
+):
+    from points.services.ledger import Overdraft
+    from redemption.selectors import member_savings_inputs
+    from tests.points.helpers import earn, reverse, spend
+
+    # Given a member 200 points in debt (earned 300, spent 200, the 300 refunded)
+    now = timezone.now()
+    member = make_member()
+    purchase = earn(member, issuer, 300)
+    spend(member, merchant, 200)
+    reverse(purchase, overdraft=Overdraft.ALLOW)  # 100 - 300 = -200
+    # ... who bought ¥600 in six months, of which ¥240 was refunded: ¥360 net, ¥60 a month
+    _buy_with_lines(member, merchant, "N1", [(2, 40000, 1)], days_ago=20, now=now)  # ¥200 back
+    _buy_with_lines(member, merchant, "N2", [(1, 16000, 0), (1, 4000, 1)], days_ago=40, now=now)
+    reward = make_reward(points_price=400)
+
+    # When the projection is computed
+    projection = savings_projection(member=member, rewards=[reward], now=now)[reward.pk]
+
+    # Then the refunds are subtracted and the debt is repaid first: 400 + 200 = 600 to go
+    assert member_savings_inputs(member, now=now) == (-200, 6000)
+    assert average_monthly_spend_fen(member, now=now) == 6000
+    assert (projection.monthly_points, projection.shortfall) == (60, 600)
+    assert projection.months == 10
+
+
+def test_the_projection_uses_the_regular_price_not_an_exchange_day_price(
+    make_member, merchant, make_reward
+):
+    from redemption.pricing import Price
+
+    member = make_member()
+    now = timezone.now()
+    buy(member, merchant, 6 * 5000, days_ago=10, now=now)
+    reward = make_reward(points_price=500)
+    exchange_day = {reward.pk: Price(base_points=500, points=250, percent_off=50, schedule_id=1)}
+
+    projection = savings_projection(member=member, rewards=[reward], prices=exchange_day, now=now)[
+        reward.pk
+    ]
+
+    assert (projection.price_points, projection.shortfall, projection.months) == (500, 500, 10)

@@ -320,7 +320,7 @@ def test_an_offer_is_for_one_unit_of_its_own_reward(shopper, notebook, make_rewa
 def test_the_command_and_the_task_send_offers(shopper, notebook, make_member, merchant):
     with at(0):
         second = make_member()
-        buy(second, merchant)
+        buy(second, merchant, yuan=600)  # 600 points: the 700-point offer is 600 + ¥5
     out = StringIO()
 
     with at(90):
@@ -411,12 +411,11 @@ def test_an_expired_offer_page_says_it_ended(client, shopper, notebook, offer):
 # --- Concurrency (PostgreSQL) -----------------------------------------------------------
 
 
-@pytest.mark.postgres
 def test_two_workers_at_once_make_one_offer(transactional_db, make_member, merchant, make_reward):
     make_reward(points_price=1000, face_value_fen=6000)
     with at(0):
         member = make_member()
-        buy(member, merchant)
+        buy(member, merchant, yuan=700)  # enough for the 700-point offer
     start = threading.Barrier(2)
     results = []
 
@@ -452,3 +451,88 @@ def test_the_offer_redemption_is_a_normal_redeem_in_the_ledger(shopper, notebook
         offer.as_price().schedule_name,
     )
     assert Reward.objects.get(pk=notebook.pk).stock == 9
+
+
+# --- 积分 + 少量现金: reachable offers only, with a small cash top-up (issue #20) -----------
+
+
+def _terms(reward, points=None, cash=0):
+    return OfferTerms(reward, reward.points_price, points or reward.points_price, 30, cash)
+
+
+def test_the_pick_tops_up_missing_points_with_cash_at_the_floor_rate(make_reward):
+    # Given a 700-point offer (¥60 worth), a member with 500 points, a 5-fen floor, ¥20 cap
+    reward = make_reward(points_price=1000, face_value_fen=6000)
+
+    terms = offer_terms_pick(
+        [_terms(reward, points=700)], spendable=500, floor_fen=5, topup_max_fen=2000
+    )
+
+    # Then the offer is 500 points + ¥10 (200 points lacking × 5 fen)
+    assert (terms.points, terms.cash_fen) == (500, 1000)
+
+
+def test_a_reward_beyond_the_cash_cap_is_never_offered(make_reward):
+    reward = make_reward(points_price=1000, face_value_fen=6000)
+
+    # 700 − 200 = 500 points lacking × 5 fen = ¥25 > ¥20: out of reach
+    assert (
+        offer_terms_pick(
+            [_terms(reward, points=700)], spendable=200, floor_fen=5, topup_max_fen=2000
+        )
+        is None
+    )
+    # With a ¥25 cap it is reachable: 200 points + ¥25
+    terms = offer_terms_pick(
+        [_terms(reward, points=700)], spendable=200, floor_fen=5, topup_max_fen=2500
+    )
+    assert (terms.points, terms.cash_fen) == (200, 2500)
+
+
+def test_a_member_with_no_points_gets_no_cash_only_offer(make_reward):
+    reward = make_reward(points_price=100, face_value_fen=1000)
+    assert offer_terms_pick([_terms(reward, points=70)], spendable=0, floor_fen=5) is None
+    assert offer_terms_pick([_terms(reward, points=70)], spendable=-300, floor_fen=5) is None
+
+
+def test_every_sent_offer_is_within_the_members_balance_plus_the_cap(
+    make_member, merchant, issuer, make_reward, settings
+):
+    # Given members holding 0..700 points and rewards of 300..2000 points at one merchant
+    settings.WINBACK_CASH_TOPUP_MAX_FEN = 2000
+    floor = django_settings.POINT_VALUE_FLOOR_FEN
+    for price in (300, 600, 1000, 1500, 2000):
+        make_reward(points_price=price, face_value_fen=price * 10)
+    members = []
+    with at(0):
+        for held in (0, 50, 100, 200, 300, 450, 600, 700):
+            member = make_member()
+            buy(member, merchant, yuan=1)  # 1 point, and a purchase to lapse from
+            if held:
+                earn(member, issuer, held)
+            members.append(member)
+
+    send(90)
+
+    # Then each offer is payable with the member's points plus at most ¥20, never over
+    for offer in WinBackOffer.objects.select_related("reward", "member"):
+        balance = standard(offer.member).balance
+        assert offer.points_price <= balance
+        assert offer.cash_price_fen - offer.reward.cash_price_fen <= 2000
+        assert offer.reward.face_value_fen - offer.cash_price_fen >= floor * offer.points_price
+
+
+def test_the_offer_page_shows_the_shortfall_to_the_offer_price(client, shopper, notebook, merchant):
+    # Given an offer of 700 points, then the member spends all but 650 elsewhere
+    send(90)
+    offer = WinBackOffer.objects.get()
+    from tests.points.helpers import spend
+
+    client.force_login(shopper.user)
+    client.cookies["django_language"] = "zh-hans"
+
+    with at(91), translation.override("zh-hans"):
+        spend(shopper, merchant, standard(shopper).balance - 650)
+        body = client.get(f"/rewards/{notebook.pk}/?offer={offer.pk}").content.decode()
+
+    assert "按专属价兑换还差 50 积分" in body  # 700 − 650, not 1,000 − 650

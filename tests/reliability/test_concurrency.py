@@ -27,8 +27,6 @@ from tests.conftest import assert_ledger_invariants
 from tests.points.conftest import make_shop
 from tests.points.helpers import earn, standard
 
-pytestmark = pytest.mark.postgres
-
 
 def purchase_body(member, receipt, amount=12800):
     return json.dumps(

@@ -10,18 +10,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import ProgrammingError, connection, transaction
 from django.utils import timezone
 
+from config.db import client_program, database_url, libpq_env
 from points.models import LedgerTransaction
 from points.services.purchases import LineRequest, purchase_record
 from points.services.sealing import ledger_seal
 from tests.conftest import assert_ledger_invariants
 from tests.points.conftest import make_shop
 from tests.points.helpers import standard
-
-pytestmark = pytest.mark.postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 LEDGER_TABLES = (
@@ -115,26 +113,28 @@ def test_a_dump_restored_into_a_fresh_database_verifies(transactional_db, make_m
         )
     ledger_seal()
     assert_ledger_invariants()
-    db = settings.DATABASES["default"]
-    base = ["-h", db["HOST"] or "127.0.0.1", "-p", str(db["PORT"] or 5432), "-U", db["USER"]]
+    # The server Django reaches, and the client programs of its version (config/db.py).
+    client_env = {**os.environ, **libpq_env()}
     dump = tmp_path / "jifen.dump"
     fresh = f"jifen_restore_{secrets.token_hex(4)}"
     subprocess.run(
-        ["pg_dump", *base, "--format=custom", "--no-owner", f"--file={dump}", db["NAME"]],
+        [client_program("pg_dump"), "--format=custom", "--no-owner", f"--file={dump}"],
         check=True,
         timeout=120,
+        env=client_env,
     )
-    subprocess.run(["createdb", *base, fresh], check=True, timeout=60)
+    subprocess.run([client_program("createdb"), fresh], check=True, timeout=60, env=client_env)
     try:
         subprocess.run(
-            ["pg_restore", *base, "--no-owner", f"--dbname={fresh}", str(dump)],
+            [client_program("pg_restore"), "--no-owner", f"--dbname={fresh}", str(dump)],
             check=True,
             timeout=120,
+            env=client_env,
         )
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.settings.test",
-            "DATABASE_URL": f"postgres://{db['USER']}@{base[1]}:{base[3]}/{fresh}",
+            "DATABASE_URL": database_url(dbname=fresh),
         }
         result = subprocess.run(
             [sys.executable, "manage.py", "verify_ledger"],
@@ -147,8 +147,7 @@ def test_a_dump_restored_into_a_fresh_database_verifies(transactional_db, make_m
         assert result.returncode == 0, result.stdout + result.stderr
         count = subprocess.run(
             [
-                "psql",
-                *base,
+                client_program("psql"),
                 "-d",
                 fresh,
                 "-tAc",
@@ -158,7 +157,10 @@ def test_a_dump_restored_into_a_fresh_database_verifies(transactional_db, make_m
             capture_output=True,
             text=True,
             timeout=60,
+            env=client_env,
         )
         assert int(count.stdout.strip()) == 6
     finally:
-        subprocess.run(["dropdb", *base, "--if-exists", fresh], check=True, timeout=60)
+        subprocess.run(
+            [client_program("dropdb"), "--if-exists", fresh], check=True, timeout=60, env=client_env
+        )

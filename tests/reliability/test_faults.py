@@ -25,8 +25,6 @@ from tests.conftest import assert_ledger_invariants
 from tests.points.conftest import make_shop
 from tests.points.helpers import earn, standard
 
-pytestmark = pytest.mark.postgres
-
 CLOSED_PORT_URL = "redis://127.0.0.1:1/0"  # nothing listens there: Redis is "down"
 
 

@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -66,7 +64,6 @@ print(insecure.status_code, insecure.headers.get("Location", ""))
 """
 
 
-@pytest.mark.postgres
 def test_production_sends_security_headers_and_secure_cookie_flags(transactional_db):
     from django.conf import settings
 

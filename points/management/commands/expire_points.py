@@ -2,7 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from points.services.expiry import DEFAULT_BATCH_SIZE, points_expire_due
+from points.services.expiry import DEFAULT_BATCH_SIZE, points_expire_and_notify
 
 
 class Command(BaseCommand):
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1.")
         started = time.monotonic()
-        run = points_expire_due(batch_size=options["batch_size"])
+        run = points_expire_and_notify(batch_size=options["batch_size"])
         self.stdout.write(
             f"Expired {run.points} points from {run.lots} lots in {run.transactions} "
             f"transactions ({run.batches} batches, {time.monotonic() - started:.1f} s)."

@@ -1,0 +1,534 @@
+"""Every fast path of the ledger proven equal to the general one, row by row (issue 21).
+
+Hypothesis generates a member's history — purchases at the till and by CSV import,
+refunds (debts when the points were spent), redemptions, their cancellations, expiry sweeps,
+days passing — and plays it twice from the same starting state:
+
+* fast: the code as it runs in production: the one-statement earn (`ledger_credit_at_once`
+  through `purchase_record`, and `ledger_post`'s one-statement credit), the set-based import
+  (`ledger_bulk_earn_from_staging`), the expiry statement (`ledger_expire_due_batch`);
+* general: the same services forced onto the ORM path (`ledger_post`'s general path, the
+  import one purchase at a time, expiry account by account through `account_expire`).
+
+Every row either run wrote (transactions, entries, lots, allocations, balances, versions,
+purchases and lines, refunds, notifications), what the selectors say, and each step's
+outcome must be the same. In each run the audit-export SQL (`reports.audit.audit_rows_sql`)
+must also equal a slow Python reference built from the ORM, row by row.
+
+Each example runs inside a savepoint that is rolled back (marked as the test case's own, so
+the services' durable transactions may run inside it), and so does each run: both start
+from the same rows and ids, and no example sees another's. `DIFFERENTIAL_EXAMPLES` sets the
+number of examples (200 by default; `make test-long` runs 5,000).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from contextlib import ExitStack, contextmanager
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+import time_machine
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.test import override_settings
+from django.utils import timezone
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from points.models import (
+    Account,
+    LedgerEntry,
+    LedgerTransaction,
+    LotAllocation,
+    Notification,
+    PointLot,
+    Purchase,
+    PurchaseLine,
+    Refund,
+)
+from points.selectors import (
+    account_balance_from_entries,
+    ledger_verify,
+    member_balances,
+    spendable_balance,
+)
+from points.services import expiry, imports, ledger, purchases
+from points.services.accounts import (
+    expiry_account,
+    issuance_account,
+    member_create,
+    redemption_account,
+    system_account,
+)
+from points.services.errors import EarnError
+from points.services.imports import COLUMNS, purchases_import
+from points.services.ledger import LedgerError, Posting, ledger_post
+from points.services.purchases import (
+    LineRequest,
+    RefundLineRequest,
+    purchase_record,
+    purchase_refund,
+)
+from reports.audit import AuditFilters, audit_rows_sql
+from reports.periods import day_start
+from tests.points.conftest import make_shop
+
+pytestmark = pytest.mark.django_db
+
+EXAMPLES = int(os.environ.get("DIFFERENTIAL_EXAMPLES", "200"))
+
+# --- Histories -------------------------------------------------------------------------------
+
+ITEMS = ("pens", "notebooks", "tea", "GREEN-NB-01")  # a category slug or a SKU
+lines_of = st.lists(
+    st.tuples(st.sampled_from(ITEMS), st.integers(1, 3), st.integers(1, 30_000)),
+    min_size=1,
+    max_size=3,
+)
+step = st.one_of(
+    st.tuples(st.just("buy"), st.integers(0, 12), lines_of),
+    st.tuples(st.just("buy"), st.integers(0, 3), lines_of),
+    st.tuples(st.just("import"), st.integers(0, 12), st.lists(lines_of, min_size=1, max_size=2)),
+    st.tuples(st.just("refund"), st.integers(0, 12), st.integers(0, 9), st.integers(1, 3)),
+    st.tuples(st.just("redeem"), st.integers(0, 12), st.integers(1, 110)),
+    st.tuples(st.just("cancel"), st.integers(0, 12), st.integers(0, 9)),
+    st.tuples(st.just("expire"), st.integers(0, 40)),
+    st.tuples(st.just("owe"), st.integers(0, 12)),
+)
+histories = st.lists(step, min_size=1, max_size=5)
+
+
+# --- Savepoints the services' durable blocks may run in ----------------------------------------
+
+
+class _Rollback(Exception):
+    pass
+
+
+@contextmanager
+def rolled_back():
+    """A savepoint rolled back at the end; the services' `atomic(durable=True)` blocks run
+    inside it as they do inside Django's TestCase (whose blocks carry the same mark)."""
+    block = transaction.atomic()
+    block._from_testcase = True
+    try:
+        with block:
+            yield
+            raise _Rollback
+    except _Rollback:
+        pass
+
+
+@contextmanager
+def step_savepoint():
+    """One step: its refusal rolls back what it began, and the history goes on."""
+    block = transaction.atomic()
+    block._from_testcase = True
+    with block:
+        yield
+
+
+# --- The two ways of running a history ---------------------------------------------------------
+
+
+@contextmanager
+def general_paths():
+    """Every fast path switched off: what is left is the general ORM path."""
+    with ExitStack() as stack:
+        stack.enter_context(
+            mock.patch.object(purchases, "_record_at_once", lambda *args, **kwargs: False)
+        )
+        stack.enter_context(
+            mock.patch.object(
+                ledger, "_post_credits_in_one_statement", lambda *args, **kwargs: ledger._IN_DEBT
+            )
+        )
+        stack.enter_context(
+            mock.patch.object(
+                imports._Importer,
+                "_write_set_based",
+                lambda self, batch: self._write_one_by_one(batch.purchases),
+            )
+        )
+        stack.enter_context(
+            mock.patch.object(expiry, "_expire_in_batches", expiry._expire_account_by_account)
+        )
+        yield
+
+
+def _line_requests(lines):
+    return [
+        LineRequest(
+            line_no=number,
+            quantity=quantity,
+            amount_fen=amount,
+            sku=item if item.isupper() else None,
+            category=None if item.isupper() else item,
+        )
+        for number, (item, quantity, amount) in enumerate(lines, start=1)
+    ]
+
+
+class Player:
+    """Plays one history for one member of one shop, under frozen time."""
+
+    def __init__(self, shop, member, start, csv_path):
+        self.shop, self.member, self.clock = shop, member, start
+        self.merchant = shop.store.merchant
+        self.csv_path = csv_path
+        self.receipts: list[str] = ["R-opening"]
+        self.redeemed: list[LedgerTransaction] = []
+
+    def play(self, history) -> list:
+        outcomes = []
+        for index, (kind, days, *args) in enumerate(history):
+            self.clock += timedelta(days=days, minutes=7)
+            with time_machine.travel(self.clock, tick=False):
+                try:
+                    with step_savepoint():
+                        outcomes.append(getattr(self, kind)(index, *args))
+                except (EarnError, LedgerError) as refusal:
+                    outcomes.append(("refused", type(refusal).__name__))
+        return outcomes
+
+    def buy(self, index, lines):
+        receipt = f"R-{index}"
+        purchase = purchase_record(
+            merchant=self.merchant,
+            member=self.member,
+            receipt_no=receipt,
+            occurred_at=timezone.now() - timedelta(minutes=3),
+            lines=_line_requests(lines),
+            terminal=self.shop,
+            actor="terminal:test",
+        )
+        self.receipts.append(receipt)
+        event(f"purchase in one statement: {hasattr(purchase, 'balances')}")
+        return ("bought", purchase.points, purchase.green_points, purchase.replayed)
+
+    def import_(self, index, receipts):
+        when = (timezone.now() - timedelta(hours=1)).isoformat()
+        with open(self.csv_path, "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(COLUMNS)
+            for number, lines in enumerate(receipts):
+                receipt = f"I-{index}-{number}"
+                self.receipts.append(receipt)
+                for item, quantity, amount in lines:
+                    sku, category = (item, "") if item.isupper() else ("", item)
+                    writer.writerow(
+                        [
+                            self.merchant.slug,
+                            self.member.member_no,
+                            receipt,
+                            when,
+                            sku,
+                            category,
+                            quantity,
+                            amount,
+                        ]
+                    )
+        summary = purchases_import(path=self.csv_path, progress=False)
+        event(f"imported purchases: {summary.purchases}")
+        return ("imported", summary.purchases, summary.points, summary.green_points)
+
+    def refund(self, index, which, quantity):
+        if not self.receipts:
+            return ("nothing to refund",)
+        refund = purchase_refund(
+            merchant=self.merchant,
+            receipt_no=self.receipts[which % len(self.receipts)],
+            refund_no=f"F-{index}",
+            lines=[RefundLineRequest(line_no=1, quantity=quantity)],
+            actor="terminal:test",
+        )
+        event(f"refund left a debt: {self._in_debt()}")
+        return ("refunded", refund.points, refund.green_points, refund.points_due)
+
+    def redeem(self, index, share):
+        standard = Account.objects.get(member=self.member, kind=Account.Kind.STANDARD)
+        points = max(1, spendable_balance(standard) * share // 100)
+        txn = ledger_post(
+            kind=LedgerTransaction.Kind.REDEEM,
+            idempotency_key=f"redeem-{index}",
+            postings=[
+                Posting(standard, -points),
+                Posting(redemption_account(self.merchant), points),
+            ],
+            merchant=self.merchant,
+            member=self.member,
+            reference=f"redemption-{index}",
+            reason="redemption",
+        )
+        self.redeemed.append(txn)
+        return ("redeemed", points)
+
+    def cancel(self, index, which):
+        if not self.redeemed:
+            return ("nothing to cancel",)
+        original = self.redeemed[which % len(self.redeemed)]
+        member_entry = original.entries.get(account__member=self.member)
+        txn = ledger_post(
+            kind=LedgerTransaction.Kind.REDEEM_CANCEL,
+            idempotency_key=f"cancel-{original.idempotency_key}",
+            postings=[
+                Posting(member_entry.account, -member_entry.points),
+                Posting(redemption_account(self.merchant), member_entry.points),
+            ],
+            merchant=self.merchant,
+            member=self.member,
+            reverses=original,
+            reason="redemption cancelled",
+        )
+        return ("cancelled", txn.replayed)
+
+    def owe(self, index):
+        """Spend every point, then refund the opening purchase: a debt (allow_negative)."""
+        spent = self.redeem(index, 100)
+        refunded = self.refund(index, 0, 1)
+        return ("owed", spent, refunded, self._in_debt())
+
+    def _in_debt(self) -> bool:
+        return Account.objects.filter(member=self.member, balance__lt=0).exists()
+
+    def expire(self, index):
+        run = expiry.points_expire_due(now=timezone.now())
+        event(f"expired transactions: {min(run.transactions, 2)}")
+        return ("expired", run.transactions, run.points, run.lots)
+
+
+setattr(Player, "import", Player.import_)  # a keyword: the step "import" is `import_`
+
+
+# --- What a run leaves behind ----------------------------------------------------------------
+
+
+def _ordinals(rows) -> dict[int, int]:
+    return {row.pk: number for number, row in enumerate(rows)}
+
+
+def _key(key: str, purchase_numbers: dict[int, int]) -> str:
+    """Idempotency keys name purchases by id; ids differ between the runs, ordinals do not."""
+    return re.sub(
+        r"^refund:(\d+):", lambda m: f"refund:#{purchase_numbers[int(m[1])]}:", key, count=1
+    )
+
+
+def audit_reference(filters: AuditFilters, member_no_by_id, merchant_name_by_id) -> list[tuple]:
+    """The audit trail, slowly and plainly: every entry in ledger order, its account's
+    balance after it, the transaction's local time in ISO 8601 with its offset."""
+    start, end = day_start(filters.date_from), day_start(filters.date_to + timedelta(days=1))
+    running: dict[int, int] = {}
+    rows = []
+    entries = LedgerEntry.objects.select_related("transaction__seal", "account").order_by(
+        "transaction_id", "id"
+    )
+    for entry in entries:
+        running[entry.account_id] = running.get(entry.account_id, 0) + entry.points
+        txn = entry.transaction
+        if not start <= txn.created_at < end:
+            continue
+        if filters.member_id is not None and txn.member_id != filters.member_id:
+            continue
+        seal = getattr(txn, "seal", None)
+        rows.append(
+            (
+                txn.pk,
+                seal.hash if seal else None,
+                timezone.localtime(txn.created_at).isoformat(timespec="microseconds"),
+                txn.kind,
+                member_no_by_id.get(txn.member_id),
+                entry.account.code,
+                entry.points,
+                running[entry.account_id],
+                merchant_name_by_id.get(txn.merchant_id),
+                txn.reference,
+                txn.reason,
+                txn.actor,
+            )
+        )
+    return rows
+
+
+def audit_rows(filters: AuditFilters) -> list[tuple]:
+    sql, params = audit_rows_sql(filters)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+def snapshot(member, shop, first_day, last_day, *, verify: bool) -> dict:
+    """Everything the run wrote, ids replaced by ordinals, and what the selectors say. With
+    `verify`, the ledger's invariants are checked too (one run is enough: the other's rows
+    must be the same)."""
+    txns = list(LedgerTransaction.objects.order_by("id"))
+    lots = list(PointLot.objects.order_by("id"))
+    bought = list(Purchase.objects.order_by("id"))
+    t, lot_no, p = _ordinals(txns), _ordinals(lots), _ordinals(bought)
+    accounts = list(Account.objects.order_by("id"))
+    # A system account first used in a run gets another id in the other run: name it by code.
+    code = {a.pk: a.code for a in accounts}
+    standard = next(a for a in accounts if a.member_id == member.pk and a.kind == "standard")
+
+    member_no_by_id = {member.pk: member.member_no}
+    merchant_name_by_id = {shop.store.merchant.pk: shop.store.merchant.name}
+    # The member filter too: its WHERE must not cut the running balance short.
+    filters = AuditFilters(date_from=first_day, date_to=last_day, member_id=member.pk)
+    export = audit_rows(filters)
+    assert export == audit_reference(filters, member_no_by_id, merchant_name_by_id)
+
+    if verify:
+        report = ledger_verify()
+        assert report.ok, report.problems
+    member.refresh_from_db()
+    return {
+        "transactions": [
+            (
+                x.kind,
+                _key(x.idempotency_key, p),
+                x.merchant_id,
+                x.member_id,
+                x.reference,
+                x.reason,
+                x.actor,
+                x.breakdown,
+                t.get(x.reverses_id),
+                x.created_at,
+            )
+            for x in txns
+        ],
+        "entries": [
+            (t[e.transaction_id], code[e.account_id], e.points)
+            for e in LedgerEntry.objects.order_by("id")
+        ],
+        "lots": [
+            (
+                t[x.transaction_id],
+                code[x.account_id],
+                x.points,
+                x.remaining,
+                x.expires_at,
+                x.created_at,
+            )
+            for x in lots
+        ],
+        # Which lots a debit consumed, and how much of each; not the order the rows went in.
+        "allocations": sorted(
+            (t[a.transaction_id], lot_no[a.lot_id], a.points)
+            for a in LotAllocation.objects.order_by("id")
+        ),
+        "accounts": sorted((a.code, a.balance, a.version) for a in accounts),
+        "purchases": [
+            (
+                x.receipt_no,
+                x.occurred_at,
+                x.total_fen,
+                x.points,
+                x.green_points,
+                x.carbon_saved_g,
+                t.get(x.transaction_id),
+                x.source,
+                x.created_at,
+                x.store_id,
+                x.terminal_id,
+            )
+            for x in bought
+        ],
+        "lines": [
+            (
+                p[x.purchase_id],
+                x.line_no,
+                x.product_id,
+                x.category_id,
+                x.quantity,
+                x.amount_fen,
+                x.points,
+                x.green_points,
+                x.carbon_saved_g,
+                x.refunded_quantity,
+            )
+            for x in PurchaseLine.objects.order_by("purchase_id", "line_no")
+        ],
+        "refunds": [
+            (p[x.purchase_id], x.refund_no, x.lines, x.points, x.green_points, x.points_due)
+            for x in Refund.objects.order_by("id")
+        ],
+        "notifications": [
+            (x.kind, x.title, x.body, x.link)
+            for x in Notification.objects.filter(member=member).order_by("id")
+        ],
+        "member": (member.last_activity_at,),
+        "selectors": (
+            member_balances(member),
+            spendable_balance(standard),
+            [(a.code, account_balance_from_entries(a)) for a in accounts if a.member_id],
+        ),
+        "export": [(t[row[0]], *row[1:]) for row in export],
+    }
+
+
+# --- The property ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def world(db, tmp_path):
+    """The shop and the system accounts every example uses (outside the examples'
+    savepoints, so they keep their ids); the member is made in each example."""
+    shop = make_shop("diff-shop", "jf_test_key_differential_01")
+    merchant = shop.store.merchant
+    issuance_account(merchant)
+    system_account(Account.Kind.GREEN_ISSUANCE, merchant)
+    redemption_account(merchant)
+    expiry_account()
+    return shop, tmp_path / "history.csv"
+
+
+_examples = iter(range(10**9))
+
+
+@override_settings(POINTS_EXPIRY_MONTHS=1)
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
+@given(history=histories)
+def test_every_fast_path_writes_what_the_general_path_writes(world, history):
+    shop, csv_path = world
+    start = timezone.localtime().replace(hour=10, minute=0, second=0, microsecond=0)
+    start -= timedelta(days=3)  # inside the shop's campaign for the first steps
+    results = {}
+    with rolled_back():
+        user = get_user_model().objects.create(username=f"diff-{next(_examples)}")
+        member = member_create(user=user)
+        with time_machine.travel(start - timedelta(days=1), tick=False):
+            # Before both runs: a first purchase (with its bonus), so every purchase of the
+            # history may take the one-statement path, and points to redeem and to owe.
+            opening = Player(shop, member, start, csv_path).buy("opening", [("pens", 1, 40_000)])
+        assert opening[0] == "bought"
+        for name in ("fast", "general"):
+            with rolled_back(), ExitStack() as paths:
+                if name == "general":
+                    paths.enter_context(general_paths())
+                player = Player(shop, member, start, csv_path)
+                outcomes = player.play(history)
+                with time_machine.travel(player.clock, tick=False):
+                    results[name] = (
+                        outcomes,
+                        snapshot(
+                            member, shop, start.date(), player.clock.date(), verify=name == "fast"
+                        ),
+                    )
+    fast_outcomes, fast = results["fast"]
+    general_outcomes, general = results["general"]
+    assert fast_outcomes == general_outcomes
+    for table in fast:
+        assert fast[table] == general[table], table
