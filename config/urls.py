@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/v1/", include("points.api_urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("points.urls")),
+    path("", include("activities.urls")),
     path("", include("redemption.urls")),
     path("", include("reports.urls")),
 ]

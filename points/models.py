@@ -100,6 +100,7 @@ class Account(models.Model):
         REDEMPTION = "redemption", _("Redemption")
         EXPIRY = "expiry", _("Expiry")
         ADJUSTMENT = "adjustment", _("Adjustment")
+        ACTIVITY_ISSUANCE = "activity_issuance", _("Activity issuance")
 
     MEMBER_KINDS = (Kind.STANDARD, Kind.GREEN)
 
@@ -170,6 +171,7 @@ class LedgerTransaction(models.Model):
         REFUND = "refund", _("Refund")
         EXPIRE = "expire", _("Expiry")
         ADJUST = "adjust", _("Adjustment")
+        GREEN_ACTIVITY = "green_activity", _("Green activity")
 
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     idempotency_key = models.CharField(_("idempotency key"), max_length=200, unique=True)

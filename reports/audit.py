@@ -68,6 +68,7 @@ KIND_LABELS = {
     "refund": "退款",
     "expire": "失效",
     "adjust": "调整",
+    "green_activity": "绿色活动",
 }
 GREEN_LABEL = "绿色积分"
 

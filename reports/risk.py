@@ -17,12 +17,14 @@ from django.db.models import Count, F, Min, Q, Sum
 from django.db.models.functions import Abs, TruncDate
 from django.utils import timezone
 
+from activities.models import CheckInRefusal
 from merchants.models import Merchant
 from points.models import AdjustmentRequest, LedgerEntry, LedgerTransaction, Purchase
 
 YOUNG_MEMBER_DAYS = 7
 TINY_PURCHASE_FEN = 100  # under ¥1
 MOST_DAYS = 92
+ACTIVITY_REFUSALS_DEFAULT = 10  # when RISK_THRESHOLDS names no limit for it
 
 MERCHANT_MEASURES = (
     "new_members",
@@ -190,12 +192,58 @@ def adjustment_rows(*, first: date, last: date) -> list[AdjustmentRiskRow]:
 
 
 @dataclass
+class ActivityRiskRow:
+    day: date
+    activity: str
+    community: str
+    refusals: int
+    by_reason: dict[str, int]
+    flags: list[str] = field(default_factory=list)
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.flags)
+
+
+def activity_rows(*, first: date, last: date) -> list[ActivityRiskRow]:
+    """Refused check-ins per activity and day, by reason (activities/)."""
+    start, end = _bounds(first, last)
+    limit = thresholds().get("activity_refusals", ACTIVITY_REFUSALS_DEFAULT)
+    reasons = dict(CheckInRefusal.Reason.choices)
+    rows: dict[tuple, ActivityRiskRow] = {}
+    for item in (
+        CheckInRefusal.objects.filter(created_at__gte=start, created_at__lt=end)
+        .annotate(day=TruncDate("created_at"))
+        .values("day", "activity_id", "activity__title", "activity__community__name", "reason")
+        .annotate(count=Count("id"))
+        .order_by("-day", "activity_id", "reason")
+    ):
+        row = rows.setdefault(
+            (item["day"], item["activity_id"]),
+            ActivityRiskRow(
+                day=item["day"],
+                activity=item["activity__title"],
+                community=item["activity__community__name"],
+                refusals=0,
+                by_reason={},
+            ),
+        )
+        row.refusals += item["count"]
+        row.by_reason[str(reasons.get(item["reason"], item["reason"]))] = item["count"]
+    for row in rows.values():
+        if row.refusals > limit:
+            row.flags = ["activity_refusals"]
+    return list(rows.values())
+
+
+@dataclass
 class RiskReport:
     first: date
     last: date
     rows: list[RiskRow]
     adjustments: list[AdjustmentRiskRow]
     limits: dict[str, int]
+    activities: list[ActivityRiskRow] = field(default_factory=list)
 
     @property
     def flagged_rows(self) -> list[RiskRow]:
@@ -206,8 +254,12 @@ class RiskReport:
         return [r for r in self.adjustments if r.flagged]
 
     @property
+    def flagged_activities(self) -> list[ActivityRiskRow]:
+        return [r for r in self.activities if r.flagged]
+
+    @property
     def flagged(self) -> bool:
-        return bool(self.flagged_rows or self.flagged_adjustments)
+        return bool(self.flagged_rows or self.flagged_adjustments or self.flagged_activities)
 
 
 def risk_report(*, first: date, last: date) -> RiskReport:
@@ -217,4 +269,5 @@ def risk_report(*, first: date, last: date) -> RiskReport:
         rows=risk_rows(first=first, last=last),
         adjustments=adjustment_rows(first=first, last=last),
         limits=thresholds(),
+        activities=activity_rows(first=first, last=last),
     )

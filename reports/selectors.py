@@ -23,6 +23,7 @@ from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from activities.selectors import activity_participation
 from merchants.models import Merchant
 from merchants.money import format_yuan
 from points.models import (
@@ -148,10 +149,19 @@ class GreenFigures:
     community_average_points: int | None
     lifetime_carbon_g: int
     lifetime_green_points: int
+    activities: list[dict] = field(default_factory=list)  # community activities attended
+
+    @property
+    def activity_points(self) -> int:
+        return sum(row["points"] for row in self.activities)
+
+    @property
+    def activity_kg(self) -> float:
+        return kg(sum(row["carbon_g"] for row in self.activities))
 
     @property
     def has_green(self) -> bool:
-        return self.carbon_g > 0 or self.green_points != 0
+        return self.carbon_g > 0 or self.green_points != 0 or bool(self.activities)
 
     @property
     def months_in_period(self) -> int:
@@ -216,6 +226,7 @@ def member_green_figures(member: Member, period: Period) -> GreenFigures:
         community_average_points=average_points,
         lifetime_carbon_g=carbon_saved_g(green_lines().filter(own, purchase__occurred_at__lt=end)),
         lifetime_green_points=green_points_of(Q(account__member=member), None, end),
+        activities=activity_participation(Q(member=member), start, end),
     )
 
 
@@ -246,6 +257,15 @@ class CommunityFigures:
     months: list[CommunityMonth]
     top_categories: list[dict]
     participants: int  # distinct members with a purchase in the period
+    activities: list[dict] = field(default_factory=list)  # its members at activities
+
+    @property
+    def activity_points(self) -> int:
+        return sum(row["points"] for row in self.activities)
+
+    @property
+    def activity_kg(self) -> float:
+        return kg(sum(row["carbon_g"] for row in self.activities))
 
     @property
     def green_points(self) -> int:
@@ -303,6 +323,7 @@ def community_figures(community: Community, period: Period) -> CommunityFigures:
         .values("purchase__member")
         .distinct()
         .count(),
+        activities=activity_participation(Q(member__community=community), start, end),
     )
 
 

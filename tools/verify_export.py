@@ -94,6 +94,7 @@ ALLOWED_ACCOUNTS = {
     "redeem": {"standard", "redemption"},
     "redeem_cancel": {"standard", "redemption"},
     "compensation": {"standard", "issuance"},
+    "green_activity": {"green", "activity_issuance"},
 }
 SIGNED_FIELDS = ("seq", "head_hash", "sealed_count", "at")
 

@@ -29,9 +29,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
-    # Ours, in import order: merchants <- points <- redemption <- reports.
+    # Ours, in import order: merchants <- points <- activities, redemption <- reports.
     "merchants",
     "points",
+    "activities",
     "redemption",
     "reports",
 ]
@@ -314,6 +315,8 @@ RISK_THRESHOLDS = {
     "tiny_by_one_terminal": env.int("RISK_TINY_BY_ONE_TERMINAL", default=5),
     "young_redeemed_points": env.int("RISK_YOUNG_REDEEMED_POINTS", default=1000),
     "adjusted_points_by_requester": env.int("RISK_ADJUSTED_POINTS_BY_REQUESTER", default=3000),
+    # Refused check-ins at one activity in a day (wrong codes, new accounts, shared phones).
+    "activity_refusals": env.int("RISK_ACTIVITY_REFUSALS", default=10),
 }
 # Tests on PostgreSQL flush tables with TRUNCATE; only they switch this on.
 LEDGER_ALLOW_TEST_TRUNCATE = False
@@ -398,3 +401,7 @@ LOGGING = {
         "fontTools": {"level": "WARNING"},
     },
 }
+
+# Green points for taking part in a community's activities (activities/): at most this many
+# per member and calendar month, however many activities they attend.
+GREEN_ACTIVITY_POINTS_MAX_MONTH = env.int("GREEN_ACTIVITY_POINTS_MAX_MONTH", default=100)

@@ -25,6 +25,10 @@ def system_account(kind: str, merchant: Merchant | None = None) -> Account:
     if kind in Account.MEMBER_KINDS:
         raise ValueError("Member accounts are created with the member.")
     code = f"{kind}:{merchant.slug if merchant is not None else PLATFORM}"
+    return _system_account_by_code(code, kind, merchant)
+
+
+def _system_account_by_code(code: str, kind: str, merchant=None) -> Account:
     cached = _committed_system_accounts.get(code)
     if cached is not None:
         return cached
@@ -53,6 +57,12 @@ def expiry_account() -> Account:
 
 def adjustment_account() -> Account:
     return system_account(Account.Kind.ADJUSTMENT)
+
+
+def community_activity_account(community: Community) -> Account:
+    """The account a community issues its activities' green points from."""
+    kind = Account.Kind.ACTIVITY_ISSUANCE
+    return _system_account_by_code(f"{kind}:community-{community.pk}", kind)
 
 
 def member_create(

@@ -33,7 +33,9 @@ def risk_report_email(*, day: date | None = None) -> int:
     rows. Nothing flagged, or nobody to tell: no email."""
     day = day or timezone.localdate() - timedelta(days=1)
     report = risk_report(first=day, last=day)
-    flagged = len(report.flagged_rows) + len(report.flagged_adjustments)
+    flagged = (
+        len(report.flagged_rows) + len(report.flagged_adjustments) + len(report.flagged_activities)
+    )
     recipients = risk_recipients()
     if not flagged or not recipients:
         return flagged

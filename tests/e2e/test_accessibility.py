@@ -7,6 +7,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from django.core.management import call_command
 
+from activities.models import Activity
 from redemption.models import Reward
 from tests.numbers.pages import MEMBER_PAGES
 
@@ -55,6 +56,7 @@ def _log_in(page, base_url, username):
 def test_every_member_page_passes_axe_at_390_px(live_server, context, language):
     call_command("seed_demo")
     reward = Reward.objects.order_by("pk").first()
+    activity = Activity.objects.order_by("pk").first()
     base = live_server.url
     context.add_cookies([{"name": "django_language", "value": language, "url": base}])
     axe = Axe()
@@ -66,7 +68,9 @@ def test_every_member_page_passes_axe_at_390_px(live_server, context, language):
         for path, who in MEMBER_PAGES:
             if who != user:
                 continue
-            url = base + path.format(reward=reward.pk if reward else 0, community=0)
+            url = base + path.format(
+                reward=reward.pk if reward else 0, community=0, activity=activity.pk
+            )
             response = page.goto(url)
             if response.status == 404:
                 skipped.append(path)

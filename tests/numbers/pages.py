@@ -18,6 +18,7 @@ MEMBER_PAGES = [
     # Pages other branches add (they answer 404 until merged, and are skipped then):
     ("/stores/", "demo"),
     ("/activities/", "demo"),
+    ("/activities/{activity}/check-in/", "demo"),
     ("/accounts/claim/", None),
     ("/accounts/login/sms/", None),
 ]
@@ -31,4 +32,6 @@ BACK_OFFICE_PAGES = [
     ("/staff/audit/", "staff"),
     ("/staff/integrity/", "staff"),
     ("/staff/risk/", "staff"),
+    ("/activities/{activity}/code/", "organiser"),
+    ("/activities/{activity}/attendance/", "organiser"),
 ]

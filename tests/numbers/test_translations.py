@@ -7,6 +7,7 @@ import re
 import pytest
 from django.contrib import admin
 
+from activities.models import Activity
 from points.models import Community
 from redemption.models import Reward
 from tests.numbers.pages import BACK_OFFICE_PAGES, MEMBER_PAGES
@@ -47,8 +48,11 @@ def demo_words():
 def _fill(path):
     reward = Reward.objects.order_by("pk").first()
     community = Community.objects.order_by("pk").first()
+    activity = Activity.objects.order_by("pk").first()
     return path.format(
-        reward=reward.pk if reward else 0, community=community.pk if community else 0
+        reward=reward.pk if reward else 0,
+        community=community.pk if community else 0,
+        activity=activity.pk if activity else 0,
     )
 
 

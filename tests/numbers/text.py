@@ -98,7 +98,7 @@ def project_msgids() -> frozenset[str]:
     return frozenset(ids)
 
 
-_FILE_NAME = re.compile(r"[\w./-]+\.(?:md|py|pem|jsonl|csv|pdf)\b")
+_FILE_NAME = re.compile(r"https?://\S+|[\w./-]+\.(?:md|py|pem|jsonl|csv|pdf)\b")
 _ENGLISH_RUN = re.compile(r"[A-Za-z][A-Za-z'’]+(?:[ ,.\-:]+[A-Za-z][A-Za-z'’]+)+")
 
 
@@ -113,7 +113,7 @@ def english_leaks(html: str, *, extra_allowed: frozenset[str] = frozenset()) -> 
         if text in msgids and re.search(r"[A-Za-z]{3,} [A-Za-z]{2,}", text):
             found.append(f"untranslated msgid: {text[:60]}")
             continue
-        # File names and paths (docs/audit.md, tools/verify_export.py) are not prose.
+        # Addresses and file names (docs/audit.md, a QR code's link) are not prose.
         text = _FILE_NAME.sub(" ", text)
         for run in _ENGLISH_RUN.findall(text):
             words = {word.lower() for word in re.findall(r"[A-Za-z]+", run)}
