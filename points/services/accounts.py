@@ -28,7 +28,7 @@ def system_account(kind: str, merchant: Merchant | None = None) -> Account:
     return _system_account_by_code(code, kind, merchant)
 
 
-def _system_account_by_code(code: str, kind: str, merchant=None) -> Account:
+def _system_account_by_code(code: str, kind: str, merchant: Merchant | None = None) -> Account:
     cached = _committed_system_accounts.get(code)
     if cached is not None:
         return cached
