@@ -291,7 +291,11 @@ def test_the_deleted_tail_is_named_even_after_sealing_resumes_with_new_history(
     from tests.reports.conftest import buy
 
     deleted_tail_with_its_seals_and_checkpoint(history)
-    buy(make_member(), shop_a, [("pens", 1, 900)], history["ann"].joined_at)
+    # More new history than was deleted, so the chain grows past the deleted checkpoint's
+    # length again (a purchase under the first-purchase minimum posts no bonus).
+    newcomer = make_member()
+    for _ in range(3):
+        buy(newcomer, shop_a, [("pens", 1, 900)], history["ann"].joined_at)
     seal_now()
 
     report = ledger_verify()
