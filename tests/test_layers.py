@@ -34,3 +34,25 @@ def test_the_email_task_a_service_queues_by_name_is_registered():
     from points.tasks import send_notification_email
 
     assert app.tasks[SEND_NOTIFICATION_EMAIL_TASK].name == send_notification_email.name
+
+
+APPS_LEFT_OF = {
+    "merchants": set(),
+    "points": {"merchants"},
+    "activities": {"merchants", "points"},
+    "redemption": {"merchants", "points"},
+    "reports": {"merchants", "points", "activities", "redemption"},
+}
+
+
+def test_apps_import_only_the_apps_to_their_left():
+    offenders = []
+    for app, allowed in APPS_LEFT_OF.items():
+        for path in (ROOT / app).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            for module in _imported_modules(path):
+                other = module.split(".")[0]
+                if other in APPS_LEFT_OF and other != app and other not in allowed:
+                    offenders.append(f"{path.relative_to(ROOT)} imports {module}")
+    assert offenders == []
