@@ -15,7 +15,7 @@ from packaging.utils import canonicalize_name
 from deploy.requirements_from_pyproject import runtime_requirements
 from tests.deploy.conftest import REPO
 
-APP_PACKAGES = ["config", "points", "merchants", "redemption", "reports", "deploy"]
+APP_PACKAGES = ["config", "points", "merchants", "activities", "redemption", "reports", "deploy"]
 WEASYPRINT_LIBRARIES = {"libpango-1.0-0", "libpangoft2-1.0-0", "libharfbuzz-subset0"}
 
 
