@@ -11,6 +11,7 @@ from datetime import date, timedelta
 
 from django.conf import settings
 from django.db import connection
+from django.utils.translation import gettext as _
 
 from merchants.models import Merchant
 from points.models import (
@@ -108,11 +109,11 @@ def _text(value, name: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise BadFilter(f"{name} must be text.")
+        raise BadFilter(_("%(name)s must be text.") % {"name": name})
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as error:
-        raise BadFilter(f"{name} is not valid UTF-8 text.") from error
+        raise BadFilter(_("%(name)s is not valid UTF-8 text.") % {"name": name}) from error
     return value.strip() or None
 
 
@@ -124,7 +125,7 @@ def audit_filters(*, date_from, date_to, member=None, merchant=None, kind=None) 
     except BadPeriod as error:
         raise BadFilter(str(error)) from error
     if end < start:
-        raise BadFilter("'to' is before 'from'.")
+        raise BadFilter(_("The end date is before the start date."))
     member_text, merchant_text = _text(member, "member"), _text(merchant, "merchant")
     kind = _text(kind, "kind")
     member_obj = merchant_obj = None
@@ -134,14 +135,17 @@ def audit_filters(*, date_from, date_to, member=None, merchant=None, kind=None) 
             or Member.objects.filter(user__username=member_text).first()
         )
         if member_obj is None:
-            raise BadFilter(f"No member with number or username {member_text[:40]!r}.")
+            raise BadFilter(
+                _("No member with number or username %(member)s.") % {"member": member_text[:40]}
+            )
     if merchant_text:
         merchant_obj = Merchant.objects.filter(slug=merchant_text).first()
         if merchant_obj is None:
-            raise BadFilter(f"No merchant with slug {merchant_text[:60]!r}.")
+            raise BadFilter(_("No merchant with slug %(slug)s.") % {"slug": merchant_text[:60]})
     if kind and kind not in LedgerTransaction.Kind.values:
         raise BadFilter(
-            f"Unknown kind {kind[:30]!r}; one of: {', '.join(LedgerTransaction.Kind.values)}."
+            _("Unknown kind %(kind)s; one of: %(kinds)s.")
+            % {"kind": kind[:30], "kinds": ", ".join(LedgerTransaction.Kind.values)}
         )
     return AuditFilters(
         date_from=start,
