@@ -191,9 +191,9 @@ def test_the_export_is_forbidden_to_non_staff(trail, make_member, merchant_user,
     [
         ({"date_from": "2025-02-30"}, "YYYY-MM-DD"),
         ({"date_from": "yesterday"}, "YYYY-MM-DD"),
-        ({"date_from": "2025-12-01", "date_to": "2025-11-01"}, "before"),
-        ({"member": "nobody"}, "No member"),
-        ({"merchant": "no-such-shop"}, "No merchant"),
+        ({"date_from": "2025-12-01", "date_to": "2025-11-01"}, "结束日期早于开始日期"),
+        ({"member": "nobody"}, "没有会员号或用户名为 nobody 的会员"),
+        ({"merchant": "no-such-shop"}, "没有标识为 no-such-shop 的商户"),
         ({"kind": "steal"}, "steal"),
         ({"file_format": "xlsx"}, "xlsx"),
     ],
@@ -227,7 +227,7 @@ def test_the_command_writes_the_file_and_logs_it(trail, tmp_path):
         ({"date_from": "2025-13-01"}, "YYYY-MM-DD"),
         ({"date_to": "2025-11-31"}, "YYYY-MM-DD"),
         ({"member": "\udcffbad"}, "UTF-8"),
-        ({"kind": "nope"}, "Unknown kind"),
+        ({"kind": "nope"}, "未知的类型 nope"),
     ],
 )
 def test_the_command_refuses_bad_filters(db, tmp_path, options, message):
