@@ -54,10 +54,10 @@ def _raw_transaction(kind, member, postings):
 def test_a_new_kind_is_named_until_it_registers_its_accounts_and_document(
     restore_rules, make_member, issuer
 ):
-    """What a later issue does for `green_activity`: one call, one document check."""
+    """What a later kind does (as `green_activity` did): one call, one document check."""
     member = make_member()
     green = Account.objects.get(code=member_account_code(member.pk, "green"))
-    txn_id = _raw_transaction("green_activity", member, [(green, 5), (issuer, -5)])
+    txn_id = _raw_transaction("tree_bonus", member, [(green, 5), (issuer, -5)])
 
     assert {f.code for f in ledger_verify(reconcile=True).findings} >= {"unknown_kind"}
 
@@ -65,7 +65,7 @@ def test_a_new_kind_is_named_until_it_registers_its_accounts_and_document(
         return [(pk, "no activity record") for pk in txns.values_list("id", flat=True)]
 
     kind_rule_register(
-        "green_activity",
+        "tree_bonus",
         KindRule(frozenset({"green", "green_issuance"}), activity_document, document_name="活动"),
     )
     report = ledger_verify()
