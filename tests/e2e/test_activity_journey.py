@@ -33,8 +33,9 @@ def log_in(page, url, username):
     page.goto(url)
     page.fill("#id_username", username)
     page.fill("#id_password", "demo12345")
-    page.locator("[type=submit]").last.click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.locator("[type=submit]").last.click()
+    assert "login" not in page.url, page.url
 
 
 def green(username):
@@ -64,8 +65,8 @@ def test_recycling_day_created_approved_attended_and_confirmed(
     organiser.fill("#id_co2e_grams", "800")
     organiser.fill("#id_co2e_source", "每人关灯节电约 1 kWh")
     organiser.fill("#id_capacity", "40")
-    organiser.locator("[name=_save]").click()
-    organiser.wait_for_load_state()
+    with organiser.expect_navigation():
+        organiser.locator("[name=_save]").click()
     activity = Activity.objects.get(title="校园节能周")
     assert activity.status == Activity.Status.PENDING
     assert "晨光实验小学" in activity.community.name
@@ -75,8 +76,8 @@ def test_recycling_day_created_approved_attended_and_confirmed(
     staff.goto(f"{base}/admin/activities/activity/")
     staff.check(f"input[name=_selected_action][value='{activity.pk}']")
     staff.select_option("select[name=action]", "approve")
-    staff.locator("button[name=index]").click()
-    staff.wait_for_load_state()
+    with staff.expect_navigation():
+        staff.locator("button[name=index]").click()
     activity.refresh_from_db()
     assert activity.is_approved
 
@@ -92,14 +93,16 @@ def test_recycling_day_created_approved_attended_and_confirmed(
         member.get_by_role("link", name="签到").first.wait_for()
         member.goto(f"{base}/activities/{activity.pk}/check-in/")
         member.fill("#id_code", code)
-        member.get_by_role("button", name="签到").click()
+        with member.expect_navigation():
+            member.get_by_role("button", name="签到").click()
         member.wait_for_selector("[data-testid=checked-in]")
         assert member.evaluate("document.documentElement.scrollWidth") <= 390
         shot(member, output_path, f"02-{name}-checked-in")
 
     with time_machine.travel(activity.ends_at + timedelta(minutes=1), tick=True):
         organiser.goto(f"{base}/activities/{activity.pk}/attendance/")
-        organiser.locator("[data-testid=confirm-attendance]").click()
+        with organiser.expect_navigation():
+            organiser.locator("[data-testid=confirm-attendance]").click()
         organiser.wait_for_selector("[data-testid=confirmed]")
         shot(organiser, output_path, "03-attendance-confirmed")
         organiser.reload()
