@@ -3,7 +3,7 @@
 from datetime import datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.utils import timezone
 
 from activities.models import Activity, Organiser
@@ -23,7 +23,19 @@ def seed_demo(context: dict) -> None:
             email="organiser@example.com",
             is_staff=True,
         )
-    organiser.groups.add(Group.objects.get_or_create(name=ORGANISERS)[0])
+    organisers = Group.objects.get_or_create(name=ORGANISERS)[0]
+    # The roles' rights come from migration activities/0002; a flushed database (tests)
+    # keeps the permissions but not the groups' links to them, so grant them again.
+    activity_perms = Permission.objects.filter(content_type__app_label="activities")
+    organisers.permissions.add(
+        *activity_perms.filter(
+            codename__in=["view_activity", "add_activity", "change_activity", "view_checkin"]
+        )
+    )
+    Group.objects.get_or_create(name="Platform staff")[0].permissions.add(
+        *activity_perms.exclude(codename__startswith="delete_")
+    )
+    organiser.groups.add(organisers)
     Organiser.objects.get_or_create(user=organiser, defaults={"community": school})
     # Demo members joined months ago (their history starts 85 days back): old enough to
     # check in, which a day-old account may not.
