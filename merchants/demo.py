@@ -108,9 +108,11 @@ def seed_demo(context: dict) -> None:
     )
     if not campaign.active or not (campaign.starts_on <= today <= campaign.ends_on):
         # Keep the demo campaign running whenever the demo is started again.
-        Campaign.objects.filter(pk=campaign.pk).update(
-            active=True, starts_on=today - timedelta(days=30), ends_on=today + timedelta(days=60)
-        )
+        # Saved (not `update()`): the change is recorded as a new version of the rule.
+        campaign.active = True
+        campaign.starts_on = today - timedelta(days=30)
+        campaign.ends_on = today + timedelta(days=60)
+        campaign.save(update_fields=["active", "starts_on", "ends_on"])
     campaign.categories.add(notebooks)
     if demo_key_in_use:
         context["messages"].append(

@@ -32,6 +32,7 @@ from .models import (
     Purchase,
     PurchaseLine,
     Refund,
+    RuleVersion,
 )
 from .services.adjustments import (
     AdjustmentError,
@@ -226,6 +227,50 @@ class LotAllocationAdmin(PlatformOnlyMixin, ReadOnlyAdmin):
 @admin.register(LedgerSeal)
 class LedgerSealAdmin(PlatformOnlyMixin, ReadOnlyAdmin):
     list_display = ("id", "transaction", "hash", "sealed_at")
+
+
+@admin.register(RuleVersion)
+class RuleVersionAdmin(ReadOnlyAdmin):
+    """The history of the earning rules (points.rule_history): a merchant sees its own."""
+
+    list_display = ("recorded_at", "merchant", "kind", "object_id", "ledger_seq", "actor")
+    list_filter = ("kind", "recorded_at")
+    search_fields = ("merchant__name", "actor")
+    fields = ("merchant", "kind", "object_id", "rule", "ledger_seq", "recorded_at", "actor")
+    readonly_fields = fields
+    date_hierarchy = "recorded_at"
+
+    # The rule's fields by their model labels (the same words as the merchant's admin forms).
+    LABELS = {
+        "points_per_yuan": _("points per yuan"),
+        "slug": _("slug"),
+        "multiplier": _("multiplier"),
+        "category": _("category"),
+        "categories": _("categories"),
+        "is_green": _("green product"),
+        "carbon_saved_g": _("CO₂e saved per unit (g)"),
+        "name": _("name"),
+        "starts_on": _("starts on"),
+        "ends_on": _("ends on"),
+        "cap_per_order": _("extra points cap per order"),
+        "stackable": _("stackable"),
+        "active": _("active"),
+    }
+
+    @admin.display(description=_("rule"))
+    def rule(self, obj):
+        if obj.data is None:
+            return _("Deleted")
+        shown = []
+        for name, value in obj.data.items():
+            if isinstance(value, bool):
+                value = _("Yes") if value else _("No")
+            elif value is None or value == []:
+                value = "—"
+            elif isinstance(value, list):
+                value = ", ".join(str(v) for v in value)
+            shown.append(f"{self.LABELS.get(name, name)}: {value}")
+        return "; ".join(shown)
 
 
 class PurchaseLineInline(ReadOnlyTabularInline):

@@ -12,6 +12,10 @@ class PointsConfig(AppConfig):
 
         connect_signals()
 
+        from points.rule_history import connect_signals as connect_rule_history
+
+        connect_rule_history()
+
         from points.signals import connect_signals as connect_language_signals
 
         connect_language_signals()

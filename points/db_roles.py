@@ -23,7 +23,8 @@ GRANT USAGE ON SCHEMA public TO jifen_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO jifen_app;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO jifen_app;
 REVOKE UPDATE, DELETE, TRUNCATE ON
-    points_ledgertransaction, points_ledgerentry, points_lotallocation, points_ledgerseal
+    points_ledgertransaction, points_ledgerentry, points_lotallocation, points_ledgerseal,
+    points_ruleversion
     FROM jifen_app;
 """
 

@@ -893,3 +893,48 @@ class IdentityEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.mobile_masked}"
+
+
+class RuleVersion(models.Model):
+    """One version of one earning rule (a merchant's points per yuan, a category, a product's
+    green figures, a campaign), recorded whenever it changes (`points.rule_history`).
+
+    `ledger_seq` is the last ledger transaction id allocated when the version was recorded:
+    it governs the earns with a greater id, until the next version of the same rule. So
+    `verify_ledger` recomputes every earn with the rules of its day, not today's. Append-only
+    (the application role may not UPDATE or DELETE it)."""
+
+    class Kind(models.TextChoices):
+        MERCHANT = "merchant", _("Merchant")
+        CATEGORY = "category", _("Category")
+        PRODUCT = "product", _("Product")
+        CAMPAIGN = "campaign", _("Campaign")
+
+    # No constraint: the history outlives a deleted (never used) merchant, category or campaign.
+    merchant = models.ForeignKey(
+        "merchants.Merchant",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+        verbose_name=_("merchant"),
+        db_index=False,  # ruleversion_lookup leads with it
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    object_id = models.BigIntegerField(_("object id"))
+    data = models.JSONField(_("rule"), null=True, blank=True)  # null: deleted
+    ledger_seq = models.BigIntegerField(_("after ledger transaction"))
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+    actor = models.CharField(_("actor"), max_length=80, blank=True)
+
+    class Meta:
+        ordering = ["merchant", "ledger_seq", "id"]
+        verbose_name = _("earning rule version")
+        verbose_name_plural = _("earning rule versions")
+        indexes = [
+            models.Index(
+                fields=["merchant", "kind", "object_id", "ledger_seq"], name="ruleversion_lookup"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.object_id} @ {self.ledger_seq}"

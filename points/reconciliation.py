@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import groupby
 
 from django.conf import settings
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from points.models import (
     Account,
@@ -28,6 +30,7 @@ from points.models import (
     LedgerEntry,
     LedgerTransaction,
     LotAllocation,
+    PurchaseLine,
 )
 
 DocumentCheck = Callable[[QuerySet], Iterable[tuple[int, str]]]
@@ -76,6 +79,88 @@ def _earn_document(txns: QuerySet) -> Iterator[tuple[int, str]]:
     )
     for txn_id, receipt in disagreeing:
         yield txn_id, f"disagrees with its purchase {receipt} (points, member or merchant)"
+    yield from _earn_rules_check(txns)
+
+
+def _earn_rules_check(txns: QuerySet) -> Iterator[tuple[int, str]]:
+    """Recompute each purchase's points from its lines with the rules of its day (the
+    versions in force when it was recorded, `points.rule_history`): the purchase, each line
+    and so the posting must agree with them."""
+    from points.rule_history import STALE_ALLOWANCE, RuleBook
+
+    purchases = txns.filter(purchase__isnull=False)
+    for txn_id, receipt in purchases.filter(purchase__lines__isnull=True).values_list(
+        "id", "purchase__receipt_no"
+    ):
+        yield txn_id, f"purchase {receipt} has no lines to earn from"
+    book = RuleBook(purchases.values_list("merchant_id", flat=True).distinct())
+    rows = (
+        PurchaseLine.objects.filter(purchase__transaction__in=purchases)
+        .order_by("purchase_id", "line_no")
+        .values_list(
+            "purchase__transaction_id",
+            "purchase__merchant_id",
+            "purchase__transaction__created_at",
+            "purchase__occurred_at",
+            "purchase__receipt_no",
+            "purchase__points",
+            "purchase__green_points",
+            "line_no",
+            "product_id",
+            "category_id",
+            "quantity",
+            "amount_fen",
+            "points",
+            "green_points",
+            "carbon_saved_g",
+        )
+        .iterator(chunk_size=2000)
+    )
+    for (txn_id, merchant_id, created_at, occurred_at, receipt, points, green), group in groupby(
+        rows, key=lambda row: row[:7]
+    ):
+        lines = [
+            dict(
+                zip(
+                    ("line_no", "product_id", "category_id", "quantity", "amount_fen"),
+                    row[7:12],
+                    strict=True,
+                )
+            )
+            | {"earned": row[12:15]}
+            for row in group
+        ]
+        wanted = (points, green, [line["earned"] for line in lines])
+        expected = None
+        for before in (None, created_at - STALE_ALLOWANCE):
+            earned = book.earn(
+                merchant_id=merchant_id,
+                txn_id=txn_id,
+                before=before,
+                occurred_at=occurred_at,
+                lines=lines,
+            )
+            got = earned and (
+                earned.points,
+                earned.green_points,
+                [(e.points, e.green_points, e.carbon_saved_g) for e in earned.lines],
+            )
+            if got == wanted:
+                break
+            expected = expected or earned
+        else:
+            if expected is None:
+                yield (
+                    txn_id,
+                    f"purchase {receipt} names a category or product unknown then",
+                )
+            else:
+                yield (
+                    txn_id,
+                    f"purchase {receipt} earned {points} points ({green} green) but the rules "
+                    f"of {timezone.localdate(occurred_at)} give {expected.points} "
+                    f"({expected.green_points} green), line by line",
+                )
 
 
 def _refund_document(txns: QuerySet) -> Iterator[tuple[int, str]]:
