@@ -43,6 +43,7 @@ from points.serializers import (
     PurchaseResultSerializer,
     PurchaseSerializer,
     RefundSerializer,
+    purchase_body_fast,
 )
 from points.services.errors import EarnError
 from points.services.idempotency import (
@@ -403,7 +404,7 @@ class PurchaseView(PosView):
         },
     )
     def post(self, request):
-        data = self.parsed(PurchaseSerializer)
+        data = purchase_body_fast(request.data) or self.parsed(PurchaseSerializer)
         return self.idempotent(lambda: self._record(data))
 
     def _record(self, data):
