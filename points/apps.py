@@ -8,13 +8,9 @@ class PointsConfig(AppConfig):
 
     def ready(self):
         from points import checks  # noqa: F401 - registers the deploy checks
-        from points.services.catalog import connect_signals
-
-        connect_signals()
-
         from points.rule_history import connect_signals as connect_rule_history
 
-        connect_rule_history()
+        connect_rule_history()  # records each rule change and forgets the cached rules
 
         from points.signals import connect_signals as connect_language_signals
 

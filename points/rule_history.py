@@ -4,7 +4,8 @@ A purchase's points follow from its lines and the merchant's rules at the moment
 recorded: points per yuan, each category's slug and multiplier, each product's green figures,
 the campaigns (dates, categories, multiplier, cap, stackable, active). Merchants change those
 in admin, so today's rows cannot check last month's earns. Each save or delete of one of them
-(signals, connected in `PointsConfig.ready`) appends a `RuleVersion` with the rule's data and
+(signals, connected in `PointsConfig.ready`; they also make this process read the merchant's
+rules again, `points.services.catalog`) appends a `RuleVersion` with the rule's data and
 `ledger_seq`, the last ledger transaction id allocated at that moment: the version governs
 the earns with a greater id. `RuleBook` rebuilds the rules in force for any transaction id.
 
@@ -29,7 +30,7 @@ from django.utils import timezone
 from merchants.models import Campaign, Category, Merchant, Product
 from points.models import LedgerTransaction, RuleVersion
 from points.rules import CampaignRule, EarnResult, LineInput, earn_for_purchase
-from points.services.catalog import CATALOG_TTL_SECONDS
+from points.services.catalog import CATALOG_TTL_SECONDS, catalog_forget
 
 K = RuleVersion.Kind
 # How long after a change an earn may still follow the previous version (cached rules).
@@ -103,18 +104,24 @@ def rule_version_record(instance: Any, *, deleted: bool = False, actor: str = ""
     )
 
 
+def _rule_changed(instance: Any, *, deleted: bool = False) -> None:
+    """A rule was saved or deleted: record the version; this process reads the rules again."""
+    rule_version_record(instance, deleted=deleted)
+    catalog_forget(instance.pk if isinstance(instance, Merchant) else instance.merchant_id)
+
+
 def _on_save(sender: type, instance: Any, raw: bool = False, **kwargs: object) -> None:
     if not raw:
-        rule_version_record(instance)
+        _rule_changed(instance)
 
 
 def _on_delete(sender: type, instance: Any, **kwargs: object) -> None:
-    rule_version_record(instance, deleted=True)
+    _rule_changed(instance, deleted=True)
 
 
 def _on_campaign_categories(sender: type, instance: Any, action: str, **kwargs: object) -> None:
     if action in ("post_add", "post_remove", "post_clear") and isinstance(instance, Campaign):
-        rule_version_record(instance)
+        _rule_changed(instance)
 
 
 def connect_signals() -> None:

@@ -4,7 +4,8 @@ Every purchase needs them and they change rarely (a merchant edits them in admin
 process keeps them for `CATALOG_TTL_SECONDS` instead of reading them on every purchase
 (three or four round trips). Saving or deleting a product, category or campaign, or changing
 a campaign's categories, forgets the merchant's rules at once in the process that made the
-change (signals, connected in `PointsConfig.ready`); other processes see it within the TTL.
+change (`points.rule_history`'s signals, which also record the change as a rule version);
+other processes see it within the TTL.
 Bulk `QuerySet.update()` sends no signal: it is seen within the TTL too.
 """
 
@@ -81,24 +82,3 @@ def catalog_forget(merchant_id: int | None = None) -> None:
         _catalogs.clear()
     else:
         _catalogs.pop(merchant_id, None)
-
-
-def _forget_on_change(sender: object, instance: object, **kwargs: object) -> None:
-    catalog_forget(getattr(instance, "merchant_id", None))
-
-
-def _forget_on_campaign_categories(sender: object, instance: object, **kwargs: object) -> None:
-    catalog_forget(getattr(instance, "merchant_id", None))
-
-
-def connect_signals() -> None:
-    from django.db.models.signals import m2m_changed, post_delete, post_save
-
-    for model in (Product, Category, Campaign):
-        post_save.connect(_forget_on_change, sender=model, dispatch_uid=f"catalog-{model}-save")
-        post_delete.connect(_forget_on_change, sender=model, dispatch_uid=f"catalog-{model}-delete")
-    m2m_changed.connect(
-        _forget_on_campaign_categories,
-        sender=Campaign.categories.through,
-        dispatch_uid="catalog-campaign-categories",
-    )
