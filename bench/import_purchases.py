@@ -123,7 +123,9 @@ def create_catalogue(members: int) -> tuple[list[str], list[tuple[str, list[dict
         [User(username=f"bench{n}", password="!") for n in range(members)], batch_size=5000
     )
     member_rows = Member.objects.bulk_create(
-        [Member(user=u, member_no=f"B{n:08d}") for n, u in enumerate(users)], batch_size=5000
+        # Old-format numbers (M + 8 digits): valid member numbers, made without a check digit.
+        [Member(user=u, member_no=f"M{n:08d}") for n, u in enumerate(users)],
+        batch_size=5000,
     )
     Account.objects.bulk_create(
         [

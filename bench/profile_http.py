@@ -42,9 +42,11 @@ def post_purchases(handler, data: dict, run: str, stop_at: float) -> int:
             "HTTP_IDEMPOTENCY_KEY": f"P{run}-{done}",
         }
         statuses: list[str] = []
-        b"".join(handler(environ, lambda status, headers, seen=statuses: seen.append(status)))
+        answer = b"".join(
+            handler(environ, lambda status, headers, seen=statuses: seen.append(status))
+        )
         if not statuses[0].startswith("201"):
-            raise SystemExit(f"request {done} answered {statuses[0]}")
+            raise SystemExit(f"request {done} answered {statuses[0]}: {answer[:300]!r}")
         done += 1
     return done
 
