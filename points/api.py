@@ -17,6 +17,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.base import BaseCache
+from django.core.cache.backends.redis import RedisCache
 from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 from django.utils import timezone
@@ -279,6 +280,14 @@ def count_in_window(
     now = time.time() if now is None else now
     window = int(now // seconds)
     key = f"window_{ident}_{window}"
+    retry_after = max(1, math.ceil((window + 1) * seconds - now))
+    if isinstance(cache, RedisCache):
+        # One round trip: INCR (atomic; it opens the counter at 1) and the key's expiry,
+        # pipelined. Django's `incr` asks EXISTS first, a second round trip per request.
+        name = cache.make_and_validate_key(key)
+        pipeline = cache._cache.get_client(name, write=True).pipeline(transaction=False)
+        count, _expiry_set = pipeline.incr(name).expire(name, seconds + 1).execute()
+        return int(count), retry_after
     try:
         count = cache.incr(key)
     except ValueError:  # the window's first request: open its counter
@@ -286,7 +295,7 @@ def count_in_window(
             count = 1
         else:  # a concurrent first request opened it meanwhile
             count = cache.incr(key)
-    return count, max(1, math.ceil((window + 1) * seconds - now))
+    return count, retry_after
 
 
 class PosView(APIView):

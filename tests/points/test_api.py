@@ -613,9 +613,11 @@ class TestThrottleCounterOnRedis:
         counts."""
         from concurrent.futures import ThreadPoolExecutor
 
-        from django.core.cache import cache
+        from django.core.cache import caches
 
         from points.api import count_in_window
+
+        cache = caches["default"]  # the backend itself, as the throttle passes it
 
         key, now = self.key(), 6000.0  # one fixed moment: one window
         with ThreadPoolExecutor(8) as pool:
@@ -624,10 +626,27 @@ class TestThrottleCounterOnRedis:
             )
         assert sorted(counts) == list(range(1, 201))
 
-    def test_each_window_of_the_clock_has_its_own_counter(self):
-        from django.core.cache import cache
+    def test_a_cache_other_than_redis_counts_the_same_way(self):
+        """Redis takes one pipelined round trip; any other cache the portable incr/add."""
+        from django.core.cache import caches
+        from django.core.cache.backends.locmem import LocMemCache
+        from django.core.cache.backends.redis import RedisCache
 
         from points.api import count_in_window
+
+        assert isinstance(caches["default"], RedisCache)  # the other tests: the pipelined path
+        local = LocMemCache("throttle-test", {})
+        key = self.key()
+        assert count_in_window(local, key, 60, now=6000.0) == (1, 60)
+        assert count_in_window(local, key, 60, now=6030.0) == (2, 30)
+        assert count_in_window(local, key, 60, now=6060.0) == (1, 60)
+
+    def test_each_window_of_the_clock_has_its_own_counter(self):
+        from django.core.cache import caches
+
+        from points.api import count_in_window
+
+        cache = caches["default"]  # the backend itself, as the throttle passes it
 
         key = self.key()
         # Windows follow the clock: 6000 s is the start of one, 6059.5 s its last half-second
