@@ -8,6 +8,7 @@ answer and writes nothing twice; the same key with another body gets 409.
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import math
 import time
@@ -34,7 +35,8 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from merchants.models import Merchant, Store, Terminal, hash_api_key
 from points.card_code import card_code_split, card_code_valid_for
 from points.member_numbers import InvalidMemberNumber, member_no_check
-from points.models import Account, Member, PointLot, SmsCode
+from points.models import Account, Member, PointLot, Purchase, SmsCode
+from points.rules import EarnResult
 from points.selectors import spendable_balance
 from points.serializers import (
     CodeSentSerializer,
@@ -46,8 +48,10 @@ from points.serializers import (
     RefundSerializer,
     purchase_body_fast,
 )
+from points.services.accounts import member_account_code
 from points.services.errors import EarnError
 from points.services.idempotency import (
+    AnswerSlot,
     IdempotencyKeyInvalid,
     IdempotencyKeyReused,
     answer_record_once,
@@ -69,10 +73,11 @@ from points.services.purchases import (
     RefundLineRequest,
     UnknownStore,
     purchase_record,
+    purchase_record_at_once,
     purchase_refund,
 )
 from points.services.retry import DatabaseBusy
-from points.statements import fetch_joined
+from points.statements import AttachedWrite, compact, fetch_joined, to_json
 
 logger = logging.getLogger(__name__)
 
@@ -327,14 +332,16 @@ class PosView(APIView):
         """The request's Idempotency-Key, checked (`idempotency_key_check`)."""
         return idempotency_key_check(self.request.headers.get(IDEMPOTENCY_HEADER, ""))
 
-    def idempotent(self, handler):
+    def idempotent(self, handler, at_once=None):
         """Run `handler` once per (terminal, Idempotency-Key) and remember its answer
-        (`answer_record_once`): a retry gets the same answer, another body 409."""
+        (`answer_record_once`, which tries `at_once` first): a retry gets the same answer,
+        another body 409."""
         answer = answer_record_once(
             terminal=self.terminal,
             key=self.request.headers.get(IDEMPOTENCY_HEADER, ""),
             request_body=self.request.body,
             work=handler,
+            at_once=at_once,
             # The receipt may have been recorded by an earlier request with this key, or
             # one that raced it: then answer as it did. Otherwise the refusal stands.
             replay_on=(EarnError, ApiError),
@@ -414,29 +421,68 @@ class PurchaseView(PosView):
     )
     def post(self, request):
         data = purchase_body_fast(request.data) or self.parsed(PurchaseSerializer)
-        return self.idempotent(lambda: self._record(data))
+        return self.idempotent(
+            lambda: self._record(data), at_once=lambda slot: self._record_at_once(data, slot)
+        )
+
+    def _purchase_args(self, data) -> dict:
+        """What `purchase_record` is called with; the member and store looked up once per
+        request (the one-statement attempt and the general path share them)."""
+        if getattr(self, "_args", None) is None:
+            if data.get("card_code"):
+                member = _member_by_card_code(data["card_code"])
+            else:
+                member = _member_or_404(data["member_no"])
+            merchant = self.terminal.store.merchant
+            store = self.terminal.store
+            if data.get("store"):
+                store = Store.objects.filter(merchant=merchant, code=data["store"]).first()
+                if store is None:
+                    raise UnknownStore("No store with this code at this merchant.")
+            self._args = {
+                "merchant": merchant,
+                "member": member,
+                "receipt_no": data["receipt_no"],
+                "occurred_at": data["occurred_at"],
+                "store": store,
+                "terminal": self.terminal,
+                "lines": data["lines"],  # `LineRequest`s, checked by `purchase_check`
+                "actor": f"terminal:{self.terminal.pk}",
+            }
+        return self._args
+
+    def _record_at_once(self, data, slot: AnswerSlot):
+        """The common purchase and its stored answer in one statement (no transaction), or
+        None with nothing written. The answer is built by the statement from what it wrote,
+        the same body `_record` builds (no bonus: a first purchase never goes this way)."""
+        args = self._purchase_args(data)
+        codes = [member_account_code(args["member"].pk, kind) for kind in ANSWER_BALANCE_KINDS]
+
+        def answer(purchase: Purchase, earned: EarnResult) -> list[AttachedWrite]:
+            return [
+                slot.attached(
+                    status_code=201,
+                    body_sql=_ANSWER_BODY_SQL,
+                    body_params=[
+                        purchase.points,
+                        purchase.green_points,
+                        *codes[:1] * 2,
+                        *codes[1:] * 2,
+                        to_json(earned.breakdown()),
+                    ],
+                )
+            ]
+
+        purchase = purchase_record_at_once(**args, attached=answer)
+        if purchase is None:
+            return None
+        body = purchase.transaction.attached["api_answer"]
+        return 201, json.loads(body) if isinstance(body, str) else body  # jsonb comes as text
 
     def _record(self, data):
-        if data.get("card_code"):
-            member = _member_by_card_code(data["card_code"])
-        else:
-            member = _member_or_404(data["member_no"])
-        merchant = self.terminal.store.merchant
-        store = self.terminal.store
-        if data.get("store"):
-            store = Store.objects.filter(merchant=merchant, code=data["store"]).first()
-            if store is None:
-                raise UnknownStore("No store with this code at this merchant.")
-        purchase = purchase_record(
-            merchant=merchant,
-            member=member,
-            receipt_no=data["receipt_no"],
-            occurred_at=data["occurred_at"],
-            store=store,
-            terminal=self.terminal,
-            lines=data["lines"],  # `LineRequest`s, checked by `purchase_check`
-            actor=f"terminal:{self.terminal.pk}",
-        )
+        args = self._purchase_args(data)
+        member = args["member"]
+        purchase = purchase_record(**args)
         if purchase.replayed:
             raise ApiError(
                 "duplicate_receipt",
@@ -460,6 +506,25 @@ class PurchaseView(PosView):
             "breakdown": purchase.transaction.breakdown if purchase.transaction else {},
         }
         return 201, body
+
+
+ANSWER_BALANCE_KINDS = (Account.Kind.STANDARD, Account.Kind.GREEN)
+# `PurchaseView._record`'s body, built inside the purchase's statement from its CTEs: `txn`,
+# `purchase`, `balances` (the credited accounts after posting); an account not credited by
+# this purchase keeps the balance the statement's snapshot reads.
+_ANSWER_BODY_SQL = compact("""
+    jsonb_build_object(
+        'transaction_id', txn.id,
+        'purchase_id', (SELECT id FROM purchase),
+        'points', %s::bigint,
+        'green_points', %s::bigint,
+        'bonus_points', 0,
+        'balance', coalesce((SELECT balance FROM balances WHERE code = %s::varchar),
+                            (SELECT balance FROM points_account WHERE code = %s::varchar)),
+        'green_balance', coalesce((SELECT balance FROM balances WHERE code = %s::varchar),
+                                  (SELECT balance FROM points_account WHERE code = %s::varchar)),
+        'breakdown', %s::jsonb)
+""")
 
 
 class RefundView(PosView):

@@ -9,16 +9,17 @@ everything it did is rolled back, and the stored answer is given instead.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from merchants.models import Terminal
 from points.models import ApiIdempotencyRecord
 from points.services.retry import call_with_db_retry
-from points.statements import fetch_joined, insert_row
+from points.statements import AttachedWrite, fetch_joined, insert_row
 
 MAX_KEY_LENGTH = 200
 
@@ -42,6 +43,41 @@ class Answer:
     replayed: bool = False
 
 
+@dataclass(frozen=True)
+class AnswerSlot:
+    """Where this request's answer is stored, for work that writes it in its own statement."""
+
+    terminal_id: int
+    key: str
+    request_hash: str
+
+    def attached(
+        self, *, status_code: int, body_sql: str, body_params: Sequence[Any]
+    ) -> AttachedWrite:
+        """The stored answer as a write attached to the work's one statement (`FROM txn`:
+        nothing is stored if the work writes nothing). `body_sql` builds the JSON body from
+        the statement's CTEs; the body stored is returned as `api_answer`."""
+        table = ApiIdempotencyRecord._meta.db_table
+        return AttachedWrite(
+            name="api_answer",
+            sql=(
+                f"INSERT INTO {table} "
+                "(terminal_id, key, request_hash, status_code, response, created_at) "
+                "SELECT %s::bigint, %s::varchar, %s::varchar, %s::smallint, "
+                f"{body_sql}, %s::timestamptz FROM txn RETURNING response"
+            ),
+            params=[
+                self.terminal_id,
+                self.key,
+                self.request_hash,
+                status_code,
+                *body_params,
+                timezone.now(),
+            ],
+            returns="(SELECT response FROM api_answer)",
+        )
+
+
 def idempotency_key_check(key: object) -> str:
     """A key a till may send: 1 to 200 printable characters."""
     if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
@@ -62,6 +98,7 @@ def answer_record_once(
     request_body: bytes,
     work: Callable[[], tuple[int, dict[str, Any]]],
     replay_on: tuple[type[BaseException], ...] = (),
+    at_once: Callable[[AnswerSlot], tuple[int, dict[str, Any]] | None] | None = None,
 ) -> Answer:
     """Run `work` (which returns a status and a JSON body) and store its answer for
     (`terminal`, `key`), in one transaction; or give the answer stored before.
@@ -71,11 +108,28 @@ def answer_record_once(
     (e.g. "receipt already recorded" from a request that raced this one), the stored answer
     is returned with `replayed`; if there is none, the error stands. A stored answer for
     another request body raises `IdempotencyKeyReused`.
+
+    `at_once`, when given, is tried first, outside a transaction: work that can do the whole
+    thing in one statement stores the answer there itself (`AnswerSlot.attached`) and
+    returns it, saving the transaction's BEGIN, INSERT and COMMIT round trips; or it writes
+    nothing and returns None, and `work` runs as above.
     """
     idempotency_key_check(key)
     request_hash = request_hash_of(request_body)
 
+    slot = AnswerSlot(terminal_id=terminal.pk, key=key, request_hash=request_hash)
+
     def record_once() -> Answer:
+        if at_once is not None:
+            if connection.in_atomic_block:
+                # Inside a caller's transaction (a test's, say), a refused statement must
+                # not abort it: a savepoint. Outside one, the statement is its own.
+                with transaction.atomic():
+                    done = at_once(slot)
+            else:
+                done = at_once(slot)
+            if done is not None:
+                return Answer(*done)
         with transaction.atomic(durable=True):
             status_code, body = work()
             insert_row(

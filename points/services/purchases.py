@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -192,24 +192,28 @@ def earn_postings(
     return postings
 
 
-def purchase_record(
+@dataclass
+class _Prepared:
+    """A purchase checked and priced, not yet written."""
+
+    purchase: Purchase
+    lines: list[dict[str, Any]]
+    earned: EarnResult
+
+
+def _purchase_prepare(
     *,
     merchant: Merchant,
     member: Member,
     receipt_no: str,
     occurred_at: datetime,
     lines: Sequence[LineRequest],
-    store: Store | None = None,
-    terminal: Terminal | None = None,
-    actor: str = "system",
-    source: str = Purchase.Source.API,
-) -> Purchase:
-    """Record a purchase and credit its points (and green points) to the member.
-
-    The receipt number is unique per merchant: recording the same receipt again returns the
-    original purchase with `replayed = True`. Joins the caller's transaction. An invalid
-    purchase (`purchase_validation.purchase_check`) raises `InvalidPurchase`, writing nothing.
-    """
+    store: Store | None,
+    terminal: Terminal | None,
+    source: str,
+) -> _Prepared:
+    """Check the purchase (`InvalidPurchase` and the like, writing nothing) and compute its
+    points with the merchant's rules of its day."""
     purchase_check(receipt_no=receipt_no, occurred_at=occurred_at, lines=lines)
     resolved = _resolve_lines(merchant, lines)
     on = timezone.localdate(occurred_at)
@@ -260,6 +264,38 @@ def purchase_record(
         }
         for line, product, category in resolved
     ]
+    return _Prepared(purchase, purchase_lines, earned)
+
+
+def purchase_record(
+    *,
+    merchant: Merchant,
+    member: Member,
+    receipt_no: str,
+    occurred_at: datetime,
+    lines: Sequence[LineRequest],
+    store: Store | None = None,
+    terminal: Terminal | None = None,
+    actor: str = "system",
+    source: str = Purchase.Source.API,
+) -> Purchase:
+    """Record a purchase and credit its points (and green points) to the member.
+
+    The receipt number is unique per merchant: recording the same receipt again returns the
+    original purchase with `replayed = True`. Joins the caller's transaction. An invalid
+    purchase (`purchase_validation.purchase_check`) raises `InvalidPurchase`, writing nothing.
+    """
+    prepared = _purchase_prepare(
+        merchant=merchant,
+        member=member,
+        receipt_no=receipt_no,
+        occurred_at=occurred_at,
+        lines=lines,
+        store=store,
+        terminal=terminal,
+        source=source,
+    )
+    purchase, purchase_lines, earned = prepared.purchase, prepared.lines, prepared.earned
     if (earned.points or earned.green_points) and _record_at_once(
         purchase, purchase_lines, earned=earned, actor=actor
     ):
@@ -300,6 +336,54 @@ def purchase_record(
     return purchase
 
 
+def purchase_record_at_once(
+    *,
+    merchant: Merchant,
+    member: Member,
+    receipt_no: str,
+    occurred_at: datetime,
+    lines: Sequence[LineRequest],
+    store: Store | None = None,
+    terminal: Terminal | None = None,
+    actor: str = "system",
+    source: str = Purchase.Source.API,
+    attached: Callable[[Purchase, EarnResult], Sequence[AttachedWrite]] = lambda *_: (),
+) -> Purchase | None:
+    """`purchase_record` in one statement with the caller's attached writes, or nothing.
+
+    For a caller whose own record must be written with the purchase (the POS API's stored
+    answer): the common purchase (see below) and `attached` go to the database as one
+    statement, outside any transaction, and the purchase is returned. In any other case
+    nothing is written and None is returned: the caller then runs `purchase_record` and
+    writes its record in one transaction. `attached(purchase, earned)` gives the writes,
+    from the priced, unsaved purchase and its earn; they may read the CTEs `txn`, `purchase`
+    and `balances` (id, code, balance, version of each credited account).
+    An invalid purchase raises as in `purchase_record`.
+    """
+    prepared = _purchase_prepare(
+        merchant=merchant,
+        member=member,
+        receipt_no=receipt_no,
+        occurred_at=occurred_at,
+        lines=lines,
+        store=store,
+        terminal=terminal,
+        source=source,
+    )
+    earned = prepared.earned
+    if not (earned.points or earned.green_points):
+        return None
+    if _record_at_once(
+        prepared.purchase,
+        prepared.lines,
+        earned=earned,
+        actor=actor,
+        attached=attached(prepared.purchase, earned),
+    ):
+        return prepared.purchase
+    return None
+
+
 # --- The common purchase in one statement ---------------------------------------------------
 # A member who has bought before, a new receipt, points to credit to accounts that owe
 # nothing: the posting, the purchase, its lines, the member's last activity and the inbox
@@ -319,7 +403,12 @@ _AT_ONCE_ONLY_IF = compact("""
 
 
 def _record_at_once(
-    purchase: Purchase, lines: list[dict[str, Any]], *, earned: EarnResult, actor: str
+    purchase: Purchase,
+    lines: list[dict[str, Any]],
+    *,
+    earned: EarnResult,
+    actor: str,
+    attached: Sequence[AttachedWrite] = (),
 ) -> bool:
     """Record the purchase and its points in one statement if it is the common case;
     True if done (`purchase` is saved), False if nothing was written."""
@@ -341,7 +430,7 @@ def _record_at_once(
         reason="purchase",
         actor=actor,
         breakdown=earned.breakdown(),
-        attached=[*_purchase_writes(purchase, lines, active_at=timezone.now()), notify],
+        attached=[*_purchase_writes(purchase, lines, active_at=timezone.now()), notify, *attached],
         only_if=(
             _AT_ONCE_ONLY_IF,
             [member.pk, merchant.pk, purchase.receipt_no, member.pk],

@@ -6,6 +6,8 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from points.card_code import card_code_for
@@ -277,19 +279,47 @@ def test_a_store_of_another_merchant_is_refused(pos, other_shop, make_member):
     assert_error(post(pos, "purchases", body), 400, "unknown_store", "store")
 
 
-def test_a_purchase_costs_a_bounded_number_of_queries(
-    pos, make_member, django_assert_max_num_queries
+def test_a_repeat_purchase_is_three_statements_with_its_stored_answer_inside(
+    transactional_db, pos, make_member, ledger_ok
 ):
+    """Terminal with store and merchant; member with user; then the whole purchase as one
+    statement, outside a transaction (as in production, so not inside a test's): posting,
+    purchase, lines, last activity, "积分到账" and the stored answer, with no BEGIN, no
+    separate INSERT of the answer and no COMMIT. (24 before make bench, 14 after its first
+    round, 8 with the answer in its own transaction.)"""
     member = make_member()
     post(pos, "purchases", purchase_body(member, receipt="warm-up"))
-    # Terminal with store and merchant, member with user, then the whole purchase as one
-    # statement (posting, purchase, lines, last activity, "积分到账", the balances of the
-    # answer), the idempotency record, a savepoint pair; two spares for the issuance
-    # accounts, which a test's rolled-back transaction never lets the per-process cache keep.
-    # (24 before make bench, 14 after its first round.)
-    with django_assert_max_num_queries(8):
+    with CaptureQueriesContext(connection) as queries:
         response = post(pos, "purchases", purchase_body(member, receipt="R-2"))
+
     assert response.status_code == 201
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert len(statements) == 3, statements
+    assert (
+        statements[-1].startswith("WITH credits")
+        and "points_apiidempotencyrecord" in (statements[-1])
+    )
+    assert not any("SAVEPOINT" in sql for sql in statements)
+    stored = ApiIdempotencyRecord.objects.get(key=response.request["HTTP_IDEMPOTENCY_KEY"])
+    assert (stored.status_code, stored.response) == (201, response.json())
+    ledger_ok()
+
+
+def test_a_purchase_without_green_points_answers_the_unchanged_green_balance(
+    pos, make_member, ledger_ok
+):
+    """The statement credits only the standard account; the answer's green balance is the
+    one the statement read, as the general path reads it."""
+    member = make_member()
+    green_line = {"line_no": 1, "sku": "GREEN-NB-01", "quantity": 2, "amount_fen": 2560}
+    post(pos, "purchases", purchase_body(member, receipt="first", lines=[green_line]))
+    response = post(pos, "purchases", purchase_body(member, receipt="plain"))
+
+    accounts = {a.kind: a.balance for a in Account.objects.filter(member=member)}
+    assert response.json()["green_points"] == 0
+    assert response.json()["green_balance"] == accounts[Account.Kind.GREEN] > 0
+    assert response.json()["balance"] == accounts[Account.Kind.STANDARD]
+    ledger_ok()
 
 
 # --- Refunds -----------------------------------------------------------------------------

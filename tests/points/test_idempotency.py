@@ -83,3 +83,27 @@ def test_a_wrong_missing_huge_or_unprintable_key_is_refused_before_any_work(shop
 def test_a_key_of_200_printable_characters_including_hanzi_is_fine(shop):
     answer, _ = record(shop, key="键" * 200)
     assert answer.status_code == 201
+
+
+def test_work_done_at_once_is_the_answer_and_the_transaction_is_skipped(shop):
+    """`at_once` stores its own answer (here: as the purchase statement would, through the
+    slot) and returns it: `work` never runs. When it writes nothing, `work` runs as ever."""
+    from points.statements import attached_writes_run
+
+    def at_once(slot):
+        write = slot.attached(
+            status_code=201, body_sql="jsonb_build_object('n', 1)", body_params=[]
+        )
+        stored = attached_writes_run([write], txn_id=1)["api_answer"]
+        return 201, stored
+
+    answer, calls = record(shop, at_once=at_once)
+    assert (answer.status_code, calls) == (201, [])
+    stored = ApiIdempotencyRecord.objects.get()
+    assert (stored.key, stored.response) == ("key-1", {"n": 1})
+
+    fallback, calls = record(shop, key="key-2", at_once=lambda slot: None)
+    assert (fallback.body, calls) == ({"done": 1}, [1])
+
+    again, calls = record(shop, at_once=at_once)  # the stored answer wins the unique index
+    assert again.replayed and calls == []

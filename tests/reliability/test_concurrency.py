@@ -83,6 +83,68 @@ def test_one_purchase_posted_from_ten_connections_with_one_key_makes_one_transac
     assert_ledger_invariants()
 
 
+def _tills(key, bodies, idempotency_key):
+    """One thread per body, all posting at once with the same Idempotency-Key."""
+    start = threading.Barrier(len(bodies))
+    answers = []
+
+    def till(n):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+        try:
+            start.wait(10)
+            response = client.post(
+                "/api/v1/purchases",
+                data=bodies[n],
+                content_type="application/json",
+                HTTP_IDEMPOTENCY_KEY=idempotency_key,
+            )
+            answers.append((response.status_code, response.json()))
+        finally:
+            connections.close_all()
+
+    run_threads(till, len(bodies))
+    return answers
+
+
+def test_a_repeat_purchase_sent_from_ten_connections_with_one_key_is_one_answer(
+    transactional_db, make_member
+):
+    """The one-statement path stores its answer in its own statement: the nine others find
+    the receipt taken (or the key), write nothing, and are given that stored answer."""
+    make_shop("conc-b", "jf_conc_key_b_0001")
+    member = make_member()
+    assert _tills("jf_conc_key_b_0001", [purchase_body(member, "FIRST")], "first")[0][0] == 201
+
+    answers = _tills("jf_conc_key_b_0001", [purchase_body(member, "AGAIN-1")] * 10, "again")
+
+    assert {status for status, _ in answers} == {201}
+    assert len({json.dumps(body, sort_keys=True) for _, body in answers}) == 1
+    assert Purchase.objects.filter(receipt_no="AGAIN-1").count() == 1
+    assert standard(member).balance == 2 * 128 + 100
+    assert_ledger_invariants()
+
+
+def test_one_key_on_two_different_repeat_purchases_at_once_records_one_and_refuses_the_other(
+    transactional_db, make_member
+):
+    make_shop("conc-c", "jf_conc_key_c_0001")
+    member = make_member()
+    _tills("jf_conc_key_c_0001", [purchase_body(member, "FIRST")], "first")
+
+    answers = _tills(
+        "jf_conc_key_c_0001",
+        [purchase_body(member, "ONE"), purchase_body(member, "TWO", amount=9900)],
+        "shared",
+    )
+
+    assert sorted(status for status, _ in answers) == [201, 409]
+    [refused] = [body for status, body in answers if status == 409]
+    assert refused["error"]["code"] == "idempotency_key_reused"
+    assert Purchase.objects.filter(receipt_no__in=["ONE", "TWO"]).count() == 1
+    assert_ledger_invariants()
+
+
 def test_earn_redeem_refund_and_expiry_on_one_member_at_once_keep_the_invariants(
     transactional_db, make_member
 ):
