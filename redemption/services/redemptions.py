@@ -791,7 +791,8 @@ _LOCKS_CHAIN = (
 
 @functools.cache
 def _locks_statement(exclusive: bool) -> tuple[str, str, str]:
-    lock = "FOR UPDATE" if exclusive else "FOR KEY SHARE"
+    # OF names the one table locked (as the general path's `select_for_update(of=...)`).
+    lock = f'FOR {"UPDATE" if exclusive else "KEY SHARE"} OF "redemption_reward"'
     return (
         compact(_LOCKS_SQL.format(lock=lock)),
         compact(_SCHEDULES_SQL),

@@ -246,6 +246,7 @@ class Player:
                 except (EarnError, LedgerError) as refusal:
                     outcomes.append(("refused", type(refusal).__name__))
                 except RedemptionError as refusal:
+                    event(f"redemption refused: {type(refusal).__name__}")
                     outcomes.append(("refused", type(refusal).__name__, str(refusal.message)))
         return outcomes
 
@@ -879,8 +880,6 @@ def test_every_fast_path_writes_what_the_general_path_writes(world, history):
                         ),
                     )
     fast_outcomes, fast = results["fast"]
-    if os.environ.get("DIFFERENTIAL_DEBUG"):
-        print(history, fast_outcomes)
     general_outcomes, general = results["general"]
     assert fast_outcomes == general_outcomes
     for table in fast:
