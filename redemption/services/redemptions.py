@@ -3,7 +3,8 @@
 Lock order, everywhere: the reward row (for update when its stock is limited, else
 FOR KEY SHARE: `_under_reward_lock`), then the redemption row, then the member's standard
 account (the ledger locks it again, harmlessly, in the same transaction), then the win-back
-offer being used. Points move only through `points.services.ledger.ledger_post`:
+offer being used. Points move only through `points.services.ledger` (`ledger_post`; the
+common redemption, in two statements, through `ledger_debit_at_once`: see `_redeem_at_once`):
 
 * redeem: member standard −P, `redemption:<merchant>` +P (kind "redeem");
 * member or merchant cancel: the exact reverse, `reverses=` the redeem transaction, which

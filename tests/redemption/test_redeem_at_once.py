@@ -16,6 +16,7 @@ from redemption.services import redemptions
 from redemption.services.errors import (
     InsufficientPoints,
     LimitReached,
+    NegativeBalance,
     OutOfStock,
     PriceBelowFloor,
     RewardNotAvailable,
@@ -269,3 +270,69 @@ def test_a_replay_is_answered_by_the_general_path(funded_member, make_reward, me
     assert again.pk == first.pk and again.replayed
     reward.refresh_from_db()
     assert reward.stock == 2
+
+
+def test_a_stock_limited_since_the_reward_was_read_restarts_locked_for_update(
+    funded_member, make_reward, merchant, counted
+):
+    member = funded_member(1000)
+    redemption_account(merchant)
+    reward = make_reward(points_price=500, stock=None)
+    Reward.objects.filter(pk=reward.pk).update(stock=3)
+
+    with CaptureQueriesContext(connection) as queries:
+        redeem(member, reward)
+
+    assert counted == [True]  # the share-locked attempt was rolled back, not counted
+    assert any('FOR UPDATE OF "redemption_reward"' in q["sql"] for q in queries)
+    assert Reward.objects.get(pk=reward.pk).stock == 2
+    assert Redemption.objects.get(member=member).stock_taken is True
+
+
+def test_a_free_redemption_is_left_to_the_general_path(
+    funded_member, make_reward, merchant, counted, ledger_ok
+):
+    member = funded_member(0)
+    redemption_account(merchant)
+    reward = make_reward(points_price=500, stock=1)
+    today = timezone.localdate()
+    PriceSchedule.objects.create(
+        merchant=merchant,
+        name="Free day",
+        percent_off=100,
+        starts_on=today - timedelta(days=1),
+        ends_on=today + timedelta(days=1),
+    )
+
+    redemption = redeem(member, reward)
+
+    assert counted == [False]
+    assert (redemption.points_total, redemption.ledger_transaction) == (0, None)
+    ledger_ok()
+
+
+def test_a_member_in_debt_is_refused_by_the_two_statements(
+    make_member, issuer, merchant, make_reward, counted, monkeypatch
+):
+    from points.services.ledger import Overdraft
+    from tests.points.helpers import reverse, spend
+
+    member = make_member()
+    purchase = earn(member, issuer, 500)
+    spend(member, merchant, 300)
+    reverse(purchase, overdraft=Overdraft.ALLOW)
+    reward = make_reward(points_price=100, stock=5)
+    redemption_account(merchant)
+    transactions = LedgerTransaction.objects.count()
+
+    with pytest.raises(NegativeBalance) as refused:
+        redeem(member, reward)
+
+    assert counted == []
+    assert str(refused.value.message) == general_refusal(
+        monkeypatch, NegativeBalance, member, reward
+    )
+    assert LedgerTransaction.objects.count() == transactions
+    assert standard(member).balance == -300
+    assert not Redemption.objects.exists()
+    assert Reward.objects.get(pk=reward.pk).stock == 5
