@@ -739,7 +739,12 @@ def snapshot(member, shop, first_day, last_day, *, verify: bool) -> dict:
         ],
         "rewards": [(x.title, x.stock) for x in Reward.objects.order_by("id")],
         "notifications": [
-            (x.kind, x.title, x.body, x.link)
+            (
+                x.kind,
+                x.title,
+                x.body,
+                re.sub(r"#redemption-(\d+)$", lambda m: f"#redemption-#{r[int(m[1])]}", x.link),
+            )
             for x in Notification.objects.filter(member=member).order_by("id")
         ],
         "member": (member.last_activity_at,),
@@ -774,21 +779,21 @@ def _catalog(merchant):
     start -= timedelta(days=3)
     tea = Category.objects.get(merchant=merchant, slug="tea")
     rewards = [
-        reward_create(merchant=merchant, title="Tote", points_price=300, face_value_fen=1500),
+        reward_create(merchant=merchant, title="Tote", points_price=60, face_value_fen=300),
         reward_create(
             merchant=merchant,
             title="Limited pen",
-            points_price=150,
-            face_value_fen=1000,
-            stock=3,
+            points_price=30,
+            face_value_fen=200,
+            stock=2,
             per_member_limit=2,
         ),
         reward_create(
             merchant=merchant,
             title="Voucher",
             kind=Reward.Kind.VOUCHER,
-            points_price=100,
-            face_value_fen=600,
+            points_price=20,
+            face_value_fen=100,
             validity_days=30,
         ),
         reward_create(
@@ -796,23 +801,23 @@ def _catalog(merchant):
             title="Tea tasting",
             kind=Reward.Kind.SERVICE,
             category=tea,
-            points_price=200,
+            points_price=40,
             cash_price_fen=500,
-            face_value_fen=1500,
-            stock=5,
+            face_value_fen=1000,
+            stock=3,
         ),
         reward_create(
             merchant=merchant,
             title="Closing soon",
-            points_price=120,
-            face_value_fen=800,
+            points_price=25,
+            face_value_fen=200,
             active_until=start + timedelta(days=4),
         ),
-        reward_create(merchant=merchant, title="Below floor", points_price=100, face_value_fen=500),
-        reward_create(merchant=merchant, title="Free day", points_price=80, face_value_fen=500),
+        reward_create(merchant=merchant, title="Below floor", points_price=20, face_value_fen=100),
+        reward_create(merchant=merchant, title="Free day", points_price=15, face_value_fen=100),
     ]
     # The floor was raised after this price was published: refused by the service.
-    Reward.objects.filter(pk=rewards[5].pk).update(face_value_fen=499)
+    Reward.objects.filter(pk=rewards[5].pk).update(face_value_fen=99)
     rewards[5].refresh_from_db()
     PriceSchedule.objects.create(
         merchant=merchant,
