@@ -223,9 +223,25 @@ def fetch_joined(
     """The first row of `SELECT <every column of each (model, alias)> <from_sql>` as one
     model instance per (model, alias), or None: a `select_related` lookup for the hot path,
     as one prepared statement whose SQL is built once (the caller links the instances)."""
+    found = fetch_joined_with(chain, from_sql, params)
+    return None if found is None else found[0]
+
+
+def fetch_joined_with(
+    chain: Sequence[tuple[type[models.Model], str]],
+    from_sql: str,
+    params: Sequence,
+    *,
+    with_sql: str = "",
+    extra: Sequence[str] = (),
+) -> tuple[tuple[models.Model, ...], list[Any]] | None:
+    """`fetch_joined`, after a `WITH ...` prefix (`with_sql`, whose parameters come first in
+    `params`) and with `extra` SQL expressions selected after the models' columns: the
+    instances and the extra values as they come (one round trip for both)."""
     select, layout, conversions = _select_list(tuple(chain))
+    extras = "".join(f", {expression}" for expression in extra)
     with hot_cursor() as cursor:
-        cursor.execute(f"SELECT {select} {from_sql}", params)
+        cursor.execute(f"{with_sql} SELECT {select}{extras} {from_sql}", params)
         row = cursor.fetchone()
     if row is None:
         return None
@@ -233,10 +249,11 @@ def fetch_joined(
     for index, column, converters in conversions:
         for converter in converters:
             row[index] = converter(row[index], column, connection)
-    return tuple(
+    instances = tuple(
         model.from_db(connection.alias, names, row[start:end])
         for model, names, start, end in layout
     )
+    return instances, row[layout[-1][3] :] if layout else row
 
 
 def insert_row(instance: models.Model) -> models.Model:

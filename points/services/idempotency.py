@@ -1,9 +1,10 @@
 """Answering a till's request once per Idempotency-Key (the POS API's stored answers).
 
 The answer is stored in the same transaction as the work it describes (or, for work done in
-one statement, in that statement: `AnswerSlot`), under a unique index on (terminal, key). A repeated key is not looked up first (retries are rare; a lookup on
-every request is a round trip): the work runs again, finds itself done or the key taken,
-everything it did is rolled back, and the stored answer is given instead.
+one statement, in that statement: `AnswerSlot`), under a unique index on (terminal, key). A
+repeated key is not looked up first (retries are rare; a lookup on every request is a round
+trip): the work runs again, finds itself done or the key taken, everything it did is rolled
+back (or never written), and the stored answer is given instead.
 """
 
 from __future__ import annotations

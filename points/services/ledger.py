@@ -421,6 +421,207 @@ def ledger_credit_at_once(
     return txn if posted is _POSTED else None
 
 
+# --- A debit in one statement --------------------------------------------------------------
+# Spending points (a redemption) debits one member account: the general path reads its lots
+# soonest-expiring first, inserts the transaction and its entries, one allocation per lot it
+# takes from, updates those lots and the balance: five round trips after the lock. Here the
+# same rows are one statement, run after the caller has locked the account in the same
+# transaction (so its snapshot, taken after the lock, sees the lots exactly as the lock froze
+# them: a statement that locked and read at once would read them as of before its wait).
+
+_DEBIT_SQL = """
+WITH lots AS MATERIALIZED (
+    -- The general path's candidates (`_debit_candidates`), in its order, with the points
+    -- of the lots before each one: a lot is taken from while those are short of the debit.
+    SELECT id, remaining,
+           row_number() OVER spend AS n,
+           sum(remaining) OVER spend - remaining AS before
+    FROM points_pointlot
+    WHERE account_id = %s::bigint AND remaining > 0
+      AND (expires_at IS NULL OR expires_at > %s::timestamptz)
+    WINDOW spend AS (ORDER BY expires_at ASC NULLS LAST, id)
+){reads},
+clear AS MATERIALIZED (
+    SELECT coalesce(sum(remaining), 0) AS available,
+           coalesce(sum(remaining), 0) >= %s::bigint{condition} AS ok
+    FROM lots
+){reserve},
+txn AS (
+    INSERT INTO points_ledgertransaction ({columns})
+    SELECT {values} FROM clear{reserved}, {row} WHERE clear.ok
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id
+),
+entries AS (
+    INSERT INTO points_ledgerentry (transaction_id, account_id, points)
+    SELECT txn.id, e.account_id, e.points
+    FROM txn, jsonb_to_recordset(%s::jsonb) AS e(account_id bigint, points bigint, n integer)
+    ORDER BY e.n
+),
+taken AS MATERIALIZED (
+    SELECT lots.id, lots.n, least(lots.remaining, %s::bigint - lots.before) AS points
+    FROM txn, lots
+    WHERE lots.before < %s::bigint
+),
+allocations AS (
+    INSERT INTO points_lotallocation (lot_id, transaction_id, points)
+    SELECT taken.id, txn.id, taken.points FROM txn, taken
+    ORDER BY taken.n
+),
+consumed AS (
+    UPDATE points_pointlot lot SET remaining = lot.remaining - taken.points
+    FROM taken
+    WHERE lot.id = taken.id
+),
+balances AS (
+    UPDATE points_account account
+    SET balance = account.balance - %s::bigint, version = account.version + 1
+    FROM txn
+    WHERE account.id = %s::bigint
+    RETURNING account.balance, account.version
+){attached}
+SELECT (SELECT ok FROM clear), (SELECT available FROM clear), (SELECT id FROM txn),
+       (SELECT balance FROM balances), (SELECT version FROM balances), {reserved_id}{returns}
+"""
+
+
+@functools.cache
+def _debit_statement(
+    reads: str = "", condition: str = "", reserve: bool = False, ctes: str = "", returns: str = ""
+) -> tuple[str, Any]:
+    """`_DEBIT_SQL` of one shape, on one line, and the transaction's fields; once per shape
+    and process. With `reserve`, the reference ends with an id taken from a table's
+    sequence (`reserved.id`, which the attached writes may use too)."""
+    fields, columns = insert_fields(LedgerTransaction)
+    values = ", ".join(
+        "left(new_txn.reference || reserved.id, 120)"
+        if reserve and f.column == "reference"
+        else f"new_txn.{quote(f.column)}"
+        for f in fields
+    )
+    sql = _DEBIT_SQL.format(
+        reads=reads,
+        condition=f" AND ({condition})" if condition else "",
+        reserve=",\nreserved AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence(%s::text, 'id')"
+        "::regclass) AS id FROM clear WHERE clear.ok)"
+        if reserve
+        else "",
+        reserved=", reserved" if reserve else "",
+        reserved_id="(SELECT id FROM reserved)" if reserve else "NULL::bigint",
+        columns=columns,
+        values=values,
+        row=from_json_row(LedgerTransaction, "new_txn"),
+        attached=ctes,
+        returns=returns,
+    )
+    return compact(sql), fields
+
+
+@dataclass
+class DebitAtOnce:
+    """What `ledger_debit_at_once` did: the posted transaction (None: nothing was written),
+    the account's spendable points it saw, and what the `reads` and `attached` returned."""
+
+    txn: LedgerTransaction | None
+    available: int
+    returned: dict[str, Any]
+    reserved_id: int | None = None
+
+
+def ledger_debit_at_once(
+    *,
+    kind: str,
+    idempotency_key: str,
+    postings: Sequence[Posting],
+    merchant: Merchant | None = None,
+    member: Member | None = None,
+    reference: str = "",
+    reason: str = "",
+    actor: str = "system",
+    breakdown: dict[str, Any] | None = None,
+    reads: Sequence[AttachedWrite] = (),
+    only_if: tuple[str, Sequence[Any]] | None = None,
+    reference_id_from: str | None = None,
+    attached: Sequence[AttachedWrite] = (),
+    now: datetime,
+) -> DebitAtOnce:
+    """Post a spending debit of one member account and the writes that belong with it in one
+    statement, or write nothing: the rows `ledger_post` writes for it with
+    `Overdraft.REFUSE` (lots soonest-expiring first, NULLs last, then by id; unexpired at
+    `now`; one allocation per lot; balance and version), created at `now`.
+
+    The caller must hold the member account's row lock (`SELECT ... FOR UPDATE`, earlier in
+    the same transaction). `reads` are read-only CTEs placed before the guard, so `only_if`
+    (an SQL condition) can use them; their `returns` come back whatever happens. With
+    `reference_id_from` (a table), the reference is `reference` followed by the next id of
+    that table's sequence (`reserved.id`, which the attached writes use as theirs). Nothing
+    is written (the result's `txn` is None) when the spendable points fall short, `only_if`
+    is false, or the key exists: the caller refuses or uses `ledger_post`.
+    """
+    _validate(kind=kind, idempotency_key=idempotency_key, postings=postings)
+    debits = [p for p in postings if p.account.is_member_account]
+    if len(debits) != 1 or debits[0].points >= 0:
+        raise InvalidPosting("A debit at once takes from exactly one member account.")
+    if not connection.in_atomic_block:
+        raise InvalidPosting("A debit at once runs in the transaction holding its account lock.")
+    account, amount = debits[0].account, -debits[0].points
+    txn = _new_transaction(
+        kind=kind,
+        idempotency_key=idempotency_key,
+        merchant=merchant,
+        member=member,
+        reference=reference,
+        reason=reason,
+        actor=actor,
+        breakdown=breakdown,
+        reverses=None,
+        created_at=now,
+    )
+    read_ctes, read_returns, read_params = attached_ctes(reads)
+    condition, condition_params = only_if or ("", ())
+    ctes, returns, attached_params = attached_ctes(attached)
+    sql, fields = _debit_statement(
+        read_ctes, condition, reference_id_from is not None, ctes, read_returns + returns
+    )
+    entries = [
+        {"account_id": p.account.pk, "points": p.points, "n": n} for n, p in enumerate(postings)
+    ]
+    params = [
+        account.pk,
+        now,
+        *read_params,
+        amount,
+        *condition_params,
+        *([reference_id_from] if reference_id_from is not None else []),
+        json_row(txn, fields),
+        to_json(entries),
+        amount,
+        amount,
+        amount,
+        account.pk,
+        *attached_params,
+    ]
+    with hot_cursor() as cursor:
+        cursor.execute(sql, params)
+        _ok, available, txn_id, balance, version, reserved_id, *returned = cursor.fetchone()
+    names = [w.name for w in (*reads, *attached) if w.returns]
+    result = DebitAtOnce(
+        txn=None, available=int(available), returned=dict(zip(names, returned, strict=True))
+    )
+    if txn_id is None:
+        return result
+    txn.pk = txn_id
+    txn._state.adding = False
+    txn._state.db = connection.alias
+    txn.replayed = False
+    if reserved_id is not None:
+        txn.reference = f"{txn.reference}{reserved_id}"[:120]
+        result.reserved_id = reserved_id
+    account.balance, account.version = balance, version
+    result.txn = txn
+    return result
+
+
 def _new_transaction(
     *,
     kind: str,

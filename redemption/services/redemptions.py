@@ -3,7 +3,8 @@
 Lock order, everywhere: the reward row (for update when its stock is limited, else
 FOR KEY SHARE: `_under_reward_lock`), then the redemption row, then the member's standard
 account (the ledger locks it again, harmlessly, in the same transaction), then the win-back
-offer being used. Points move only through `points.services.ledger.ledger_post`:
+offer being used. Points move only through `points.services.ledger` (`ledger_post`; the
+common redemption, in two statements, through `ledger_debit_at_once`: see `_redeem_at_once`):
 
 * redeem: member standard −P, `redemption:<merchant>` +P (kind "redeem");
 * member or merchant cancel: the exact reverse, `reverses=` the redeem transaction, which
@@ -13,9 +14,12 @@ offer being used. Points move only through `points.services.ledger.ledger_post`:
 
 from __future__ import annotations
 
+import functools
+import json
 import secrets
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -25,21 +29,35 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from merchants.models import Merchant
 from points.models import Account, LedgerTransaction, Member, Notification
 from points.selectors import spendable_balance
 from points.services.accounts import issuance_account, redemption_account
 from points.services.ledger import InsufficientPoints as LedgerInsufficientPoints
-from points.services.ledger import Posting, ledger_post
+from points.services.ledger import Posting, ledger_debit_at_once, ledger_post
 from points.services.notifications import member_notify
+from points.statements import (
+    AttachedWrite,
+    compact,
+    fetch_joined_with,
+    from_json_row,
+    from_json_rows,
+    insert_fields,
+    json_row,
+    new_row,
+    quote,
+    to_json,
+)
 from redemption.models import (
     MAX_QUANTITY_PER_REDEMPTION,
+    PriceSchedule,
     Redemption,
     Reward,
     Voucher,
     WinBackOffer,
 )
-from redemption.pricing import meets_value_floor
-from redemption.selectors import member_units_held, pricing_day, reward_price
+from redemption.pricing import Price, meets_value_floor
+from redemption.selectors import member_units_held, prices_with_rules, pricing_day, reward_price
 from redemption.services.errors import (
     InsufficientPoints,
     InvalidQuantity,
@@ -133,15 +151,29 @@ def reward_redeem(
     now = now or timezone.now()
     return _under_reward_lock(
         reward.stock,
-        lambda exclusive: _redeem(
-            member=member,
-            reward_id=reward.pk,
-            quantity=quantity,
-            key=key,
-            actor=actor,
-            now=now,
-            offer=offer,
-            exclusive=exclusive,
+        lambda exclusive: (
+            (
+                offer is None
+                and _redeem_at_once(
+                    member=member,
+                    reward_id=reward.pk,
+                    quantity=quantity,
+                    key=key,
+                    actor=actor,
+                    now=now,
+                    exclusive=exclusive,
+                )
+            )
+            or _redeem(
+                member=member,
+                reward_id=reward.pk,
+                quantity=quantity,
+                key=key,
+                actor=actor,
+                now=now,
+                offer=offer,
+                exclusive=exclusive,
+            )
         ),
     )
 
@@ -219,19 +251,11 @@ def _redeem(
         ):
             raise PriceBelowFloor()
         if locked.stock is not None and locked.stock < quantity:
-            raise OutOfStock(
-                _("Sorry, this reward is out of stock.")
-                if locked.stock == 0
-                else _("Not enough stock: at most %(left)s can be redeemed.")
-                % {"left": locked.stock}
-            )
+            raise _out_of_stock(locked.stock)
         if locked.per_member_limit is not None:
             held = member_units_held(member, locked)
             if held + quantity > locked.per_member_limit:
-                raise LimitReached(
-                    _("Each member may hold at most %(limit)s of this reward; you have %(held)s.")
-                    % {"limit": locked.per_member_limit, "held": held}
-                )
+                raise _limit_reached(locked.per_member_limit, held)
         if account.balance < 0:
             raise NegativeBalance()
         price = offer.as_price() if offer is not None else reward_price(locked, on=pricing_day(now))
@@ -239,29 +263,15 @@ def _redeem(
         if total > 0:
             available = spendable_balance(account, now=now)
             if available < total:
-                raise InsufficientPoints(
-                    _("This needs %(needed)s points; you have %(available)s.")
-                    % {"needed": total, "available": available}
-                )
-        redemption = Redemption(
+                raise _insufficient_points(total, available)
+        redemption = _new_redemption(
             member=member,
             reward=locked,
-            merchant_id=locked.merchant_id,
-            idempotency_key=key,
+            key=key,
             quantity=quantity,
-            reward_title=locked.title,
-            base_points_price=price.base_points,
-            unit_points=price.points,
-            points_total=total,
-            percent_off=price.percent_off,
-            schedule_id=price.schedule_id,
-            schedule_name=price.schedule_name[:120],
+            price=price,
             unit_cash_fen=unit_cash_fen,
-            cash_due_fen=unit_cash_fen * quantity,
-            face_value_fen=locked.face_value_fen,
-            pickup_code=None if locked.kind == Reward.Kind.VOUCHER else voucher_code_new(),
-            stock_taken=locked.stock is not None,
-            created_at=now,
+            now=now,
         )
         try:
             with transaction.atomic():
@@ -273,32 +283,21 @@ def _redeem(
             try:
                 txn = ledger_post(
                     kind=LedgerTransaction.Kind.REDEEM,
-                    idempotency_key=f"redeem:{member.pk}:{key}",
+                    idempotency_key=_ledger_key(member, key),
                     postings=[
                         Posting(account, -total),
                         Posting(redemption_account(locked.merchant), total),
                     ],
                     merchant=locked.merchant,
                     member=member,
-                    reference=f"redemption:{redemption.pk}",
-                    reason=f"{locked.title} ×{quantity}",
+                    reference=f"{REFERENCE_PREFIX}{redemption.pk}",
+                    reason=_ledger_reason(locked, quantity),
                     actor=actor,
-                    breakdown={
-                        "reward": locked.pk,
-                        "quantity": quantity,
-                        "base_points": price.base_points,
-                        "unit_points": price.points,
-                        "percent_off": price.percent_off,
-                        "schedule": price.schedule_id,
-                        **({"winback_offer": offer.pk} if offer is not None else {}),
-                    },
+                    breakdown=_ledger_breakdown(locked, quantity, price, offer),
                     now=now,
                 )
             except LedgerInsufficientPoints as error:
-                raise InsufficientPoints(
-                    _("This needs %(needed)s points; you have %(available)s.")
-                    % {"needed": total, "available": error.available}
-                ) from error
+                raise _insufficient_points(total, error.available) from error
             redemption.ledger_transaction = txn
             redemption.save(update_fields=["ledger_transaction"])
         if offer is not None:
@@ -308,7 +307,7 @@ def _redeem(
             Reward.objects.filter(pk=locked.pk).update(stock=F("stock") - quantity)
             locked.stock -= quantity
         if locked.kind == Reward.Kind.VOUCHER:
-            valid_until = now + timedelta(days=locked.validity_days or 0)
+            valid_until = _voucher_valid_until(locked, now)
             Voucher.objects.bulk_create(
                 [
                     Voucher(
@@ -322,6 +321,92 @@ def _redeem(
             )
     redemption.replayed = False
     return redemption
+
+
+# --- What both paths write and say ---------------------------------------------------------
+
+REFERENCE_PREFIX = "redemption:"
+
+
+def _out_of_stock(stock: int) -> OutOfStock:
+    return OutOfStock(
+        _("Sorry, this reward is out of stock.")
+        if stock == 0
+        else _("Not enough stock: at most %(left)s can be redeemed.") % {"left": stock}
+    )
+
+
+def _limit_reached(limit: int, held: int) -> LimitReached:
+    return LimitReached(
+        _("Each member may hold at most %(limit)s of this reward; you have %(held)s.")
+        % {"limit": limit, "held": held}
+    )
+
+
+def _insufficient_points(needed: int, available: int) -> InsufficientPoints:
+    return InsufficientPoints(
+        _("This needs %(needed)s points; you have %(available)s.")
+        % {"needed": needed, "available": available}
+    )
+
+
+def _new_redemption(
+    *,
+    member: Member,
+    reward: Reward,
+    key: str,
+    quantity: int,
+    price: Price,
+    unit_cash_fen: int,
+    now: datetime,
+) -> Redemption:
+    """The unsaved redemption at `price`, its pickup code drawn (goods and services)."""
+    return Redemption(
+        member=member,
+        reward=reward,
+        merchant_id=reward.merchant_id,
+        idempotency_key=key,
+        quantity=quantity,
+        reward_title=reward.title,
+        base_points_price=price.base_points,
+        unit_points=price.points,
+        points_total=price.points * quantity,
+        percent_off=price.percent_off,
+        schedule_id=price.schedule_id,
+        schedule_name=price.schedule_name[:120],
+        unit_cash_fen=unit_cash_fen,
+        cash_due_fen=unit_cash_fen * quantity,
+        face_value_fen=reward.face_value_fen,
+        pickup_code=None if reward.kind == Reward.Kind.VOUCHER else voucher_code_new(),
+        stock_taken=reward.stock is not None,
+        created_at=now,
+    )
+
+
+def _ledger_key(member: Member, key: str) -> str:
+    return f"redeem:{member.pk}:{key}"
+
+
+def _ledger_reason(reward: Reward, quantity: int) -> str:
+    return f"{reward.title} ×{quantity}"
+
+
+def _ledger_breakdown(
+    reward: Reward, quantity: int, price: Price, offer: WinBackOffer | None
+) -> dict[str, Any]:
+    return {
+        "reward": reward.pk,
+        "quantity": quantity,
+        "base_points": price.base_points,
+        "unit_points": price.points,
+        "percent_off": price.percent_off,
+        "schedule": price.schedule_id,
+        **({"winback_offer": offer.pk} if offer is not None else {}),
+    }
+
+
+def _voucher_valid_until(reward: Reward, now: datetime) -> datetime:
+    return now + timedelta(days=reward.validity_days or 0)
 
 
 def redemption_cancel_by_member(
@@ -642,3 +727,340 @@ VOUCHER_USED_BODY = gettext_lazy(
     "Your voucher for %(reward)s was used at %(merchant)s on %(time)s. If this was not you, "
     "please contact the merchant."
 )
+
+
+# --- The common redemption in two statements ----------------------------------------------
+# A reward in stock (or unlimited), no win-back offer, a member who owes nothing, points to
+# pay: the general path's eighteen to twenty-one statements become two, in one transaction
+# (four round trips with its BEGIN and COMMIT):
+#
+# 1. lock the reward (FOR UPDATE when its stock is limited, else FOR KEY SHARE), then the
+#    member's standard account FOR UPDATE, and read with them the reward's merchant, its
+#    redemption account and the day's price schedules (the price is worked out in Python by
+#    `redemption.pricing`, as on the general path);
+# 2. after the locks, so in a snapshot that sees everything they order: the replay and
+#    per-member checks, the debit (`ledger_debit_at_once`: lots soonest-expiring first, the
+#    transaction, its entries and allocations, the balance) with the redemption, its stock
+#    and vouchers attached, written only if every check passes.
+#
+# A refusal is decided from what the two statements saw, in the general path's order, with
+# its exception and message; nothing has been written then. A replay, a zero price, a debt,
+# a member or merchant without their account, or anything unexpected writes nothing and
+# returns None: the general path (`_redeem`) then does it all as before.
+
+_SCHEDULES_SQL = """
+(SELECT coalesce(json_agg(json_build_array(
+            s.id, s.display_kind, s.name, s.percent_off, s.starts_on, s.ends_on, s.day_of_month,
+            ARRAY(SELECT r.reward_id FROM redemption_priceschedule_rewards r
+                  WHERE r.priceschedule_id = s.id),
+            ARRAY(SELECT c.category_id FROM redemption_priceschedule_categories c
+                  WHERE c.priceschedule_id = s.id))), '[]')
+   FROM redemption_priceschedule s
+  WHERE s.merchant_id = reward.merchant_id AND s.active
+    AND (s.starts_on IS NULL OR s.starts_on <= %s::date)
+    AND (s.ends_on IS NULL OR s.ends_on >= %s::date))
+"""
+
+_LOCKS_SQL = """
+WITH reward AS MATERIALIZED (
+    SELECT * FROM redemption_reward WHERE id = %s::bigint {lock}
+),
+account AS MATERIALIZED (
+    -- Locked after the reward (the order every redemption, cancel and edit keeps): the
+    -- condition on `reward` is evaluated once, before the scan.
+    SELECT * FROM points_account
+    WHERE member_id = %s::bigint AND kind = %s::varchar AND (SELECT count(*) FROM reward) >= 0
+    FOR UPDATE
+)
+"""
+
+_LOCKS_FROM_SQL = """
+FROM (SELECT 1) AS one
+LEFT JOIN reward ON true
+LEFT JOIN merchants_merchant merchant ON merchant.id = reward.merchant_id
+LEFT JOIN account ON true
+LEFT JOIN points_account spent ON spent.code = %s::varchar || merchant.slug
+"""
+
+_LOCKS_CHAIN = (
+    (Reward, "reward"),
+    (Merchant, "merchant"),
+    (Account, "account"),
+    (Account, "spent"),
+)
+
+
+@functools.cache
+def _locks_statement(exclusive: bool) -> tuple[str, str, str]:
+    # OF names the one table locked (as the general path's `select_for_update(of=...)`).
+    lock = f'FOR {"UPDATE" if exclusive else "KEY SHARE"} OF "redemption_reward"'
+    return (
+        compact(_LOCKS_SQL.format(lock=lock)),
+        compact(_SCHEDULES_SQL),
+        compact(_LOCKS_FROM_SQL),
+    )
+
+
+def _locked_for_redeem(
+    *, reward_id: int, member: Member, exclusive: bool, on: date
+) -> tuple[Reward | None, Account | None, Account | None, list[Any]]:
+    """Statement 1: the reward and then the member's standard account locked; the reward
+    (its merchant attached), the account, the merchant's redemption account and the price
+    schedules that could apply on `on` (None for what does not exist)."""
+    with_sql, schedules_sql, from_sql = _locks_statement(exclusive)
+    found = fetch_joined_with(
+        _LOCKS_CHAIN,
+        from_sql,
+        [reward_id, member.pk, Account.Kind.STANDARD.value, on, on, REFERENCE_PREFIX],
+        with_sql=with_sql,
+        extra=[schedules_sql],
+    )
+    assert found is not None  # one row always: everything is LEFT JOINed to it
+    (reward, merchant, account, spent), (schedules,) = found
+    if reward.pk is None:
+        return None, None, None, []
+    assert isinstance(reward, Reward) and isinstance(merchant, Merchant)
+    assert isinstance(account, Account) and isinstance(spent, Account)
+    Reward.merchant.field.set_cached_value(reward, merchant)
+    if isinstance(schedules, str):  # json, not jsonb: psycopg returns it parsed or as text
+        schedules = json.loads(schedules)
+    return (
+        reward,
+        account if account.pk is not None else None,
+        spent if spent.pk is not None else None,
+        schedules,
+    )
+
+
+def _price_from(reward: Reward, schedules: list[Any], on: date) -> Price:
+    """`reward_price(reward, on=on)` from the schedules statement 1 read."""
+    rules = [
+        PriceSchedule(
+            id=schedule_id,
+            merchant_id=reward.merchant_id,
+            display_kind=display_kind,
+            name=name,
+            percent_off=percent_off,
+            starts_on=date.fromisoformat(starts_on) if starts_on else None,
+            ends_on=date.fromisoformat(ends_on) if ends_on else None,
+            day_of_month=day_of_month,
+            active=True,
+        ).as_rule(reward_ids=reward_ids or [], category_ids=category_ids or [])
+        for (
+            schedule_id,
+            display_kind,
+            name,
+            percent_off,
+            starts_on,
+            ends_on,
+            day_of_month,
+            reward_ids,
+            category_ids,
+        ) in schedules
+    ]
+    return prices_with_rules([reward], rules=rules, on=on)[reward.pk]
+
+
+_FACTS_SQL = compact("""
+    SELECT EXISTS (SELECT 1 FROM redemption_redemption
+                    WHERE member_id = %s::bigint AND idempotency_key = %s::varchar) AS replay,
+           (SELECT coalesce(sum(quantity), 0) FROM redemption_redemption
+             WHERE member_id = %s::bigint AND reward_id = %s::bigint
+               AND status <> %s::varchar) AS held
+""")
+
+# The guard, after the lots' sum: no replay, the checks statement 1 allowed, the limit.
+_REDEEM_ONLY_IF = compact("""
+    NOT (SELECT replay FROM redeem_facts) AND %s::boolean
+    AND coalesce((SELECT held FROM redeem_facts) + %s::bigint <= %s::bigint, true)
+""")
+
+
+@functools.cache
+def _redeem_writes_sql() -> tuple[str, list[Any], str, list[Any], str]:
+    """The redemption (with the reserved id and the posted transaction), its vouchers and its
+    stock, as writes attached to the debit; once per process."""
+    fields, columns = insert_fields(Redemption)
+    values = ", ".join(
+        "txn.id" if f.name == "ledger_transaction" else f"redeemed.{quote(f.column)}"
+        for f in fields
+    )
+    redemption_sql = (
+        f"INSERT INTO redemption_redemption (id, {columns}) "
+        f"SELECT reserved.id, {values} FROM txn, reserved, "
+        f"{from_json_row(Redemption, 'redeemed')} RETURNING id"
+    )
+    voucher_fields, voucher_columns = insert_fields(Voucher)
+    voucher_values = ", ".join(
+        "redemption.id" if f.name == "redemption" else f"voucher.{quote(f.column)}"
+        for f in voucher_fields
+    )
+    vouchers_sql = (
+        f"INSERT INTO redemption_voucher ({voucher_columns}) "
+        f"SELECT {voucher_values} FROM redemption, {from_json_rows(Voucher, 'voucher')} "
+        "ORDER BY voucher.ordinality"
+    )
+    stock_sql = (
+        "UPDATE redemption_reward SET stock = redemption_reward.stock - %s::integer FROM txn "
+        "WHERE redemption_reward.id = %s::bigint AND %s::boolean"
+    )
+    return redemption_sql, fields, vouchers_sql, voucher_fields, stock_sql
+
+
+def _redeem_at_once(
+    *,
+    member: Member,
+    reward_id: int,
+    quantity: int,
+    key: str,
+    actor: str,
+    now: datetime,
+    exclusive: bool,
+) -> Redemption | None:
+    """Redeem in two statements (see above), or write nothing and return None."""
+    try:
+        with transaction.atomic(durable=True):
+            return _redeem_in_two_statements(
+                member=member,
+                reward_id=reward_id,
+                quantity=quantity,
+                key=key,
+                actor=actor,
+                now=now,
+                exclusive=exclusive,
+            )
+    except IntegrityError:
+        # A unique code drawn twice, say: all of it is rolled back, and the general path
+        # tries again from the start.
+        return None
+
+
+def _redeem_in_two_statements(
+    *,
+    member: Member,
+    reward_id: int,
+    quantity: int,
+    key: str,
+    actor: str,
+    now: datetime,
+    exclusive: bool,
+) -> Redemption | None:
+    on = pricing_day(now)
+    reward, account, spent, schedules = _locked_for_redeem(
+        reward_id=reward_id, member=member, exclusive=exclusive, on=on
+    )
+    if reward is None or account is None or spent is None:
+        return None
+    if not exclusive and reward.stock is not None:
+        raise _StockNowLimited()
+    price = _price_from(reward, schedules, on)
+    total = price.points * quantity
+    if total <= 0:
+        return None
+    available_now = reward.is_available(now)
+    fair = meets_value_floor(
+        points_price=reward.points_price,
+        cash_price_fen=reward.cash_price_fen,
+        face_value_fen=reward.face_value_fen,
+        floor_fen=settings.POINT_VALUE_FLOOR_FEN,
+    )
+    in_stock = reward.stock is None or reward.stock >= quantity
+    redemption = _new_redemption(
+        member=member,
+        reward=reward,
+        key=key,
+        quantity=quantity,
+        price=price,
+        unit_cash_fen=reward.cash_price_fen,
+        now=now,
+    )
+    vouchers = (
+        [
+            new_row(
+                Voucher,
+                code=voucher_code_new(),
+                issued_at=now,
+                valid_until=_voucher_valid_until(reward, now),
+            )
+            for _unit in range(quantity)
+        ]
+        if reward.kind == Reward.Kind.VOUCHER
+        else []
+    )
+    redemption_sql, fields, vouchers_sql, _voucher_fields, stock_sql = _redeem_writes_sql()
+    debit = ledger_debit_at_once(
+        kind=LedgerTransaction.Kind.REDEEM,
+        idempotency_key=_ledger_key(member, key),
+        postings=[Posting(account, -total), Posting(spent, total)],
+        merchant=reward.merchant,
+        member=member,
+        reference=REFERENCE_PREFIX,
+        reference_id_from=Redemption._meta.db_table,
+        reason=_ledger_reason(reward, quantity),
+        actor=actor,
+        breakdown=_ledger_breakdown(reward, quantity, price, None),
+        reads=[
+            AttachedWrite(
+                name="redeem_facts",
+                sql=_FACTS_SQL,
+                params=[
+                    member.pk,
+                    key,
+                    member.pk,
+                    reward.pk,
+                    Redemption.Status.CANCELLED.value,
+                ],
+                returns="(SELECT ARRAY[replay::integer, held] FROM redeem_facts)",
+            )
+        ],
+        only_if=(
+            _REDEEM_ONLY_IF,
+            [
+                available_now and fair and in_stock and account.balance >= 0,
+                quantity,
+                reward.per_member_limit,
+            ],
+        ),
+        attached=[
+            AttachedWrite(
+                name="redemption",
+                sql=redemption_sql,
+                params=[json_row(redemption, fields)],
+                returns="(SELECT id FROM redemption)",
+            ),
+            AttachedWrite(name="vouchers", sql=vouchers_sql, params=[to_json(vouchers)]),
+            AttachedWrite(
+                name="stock",
+                sql=stock_sql,
+                params=[quantity, reward.pk, reward.stock is not None],
+            ),
+        ],
+        now=now,
+    )
+    if debit.txn is None:
+        replay, held = debit.returned["redeem_facts"]
+        if replay:
+            return None
+        # The general path's refusals, in its order, from what was read under the locks.
+        if not available_now:
+            raise RewardNotAvailable()
+        if not fair:
+            raise PriceBelowFloor()
+        if not in_stock:
+            raise _out_of_stock(reward.stock or 0)
+        limit = reward.per_member_limit
+        if limit is not None and held + quantity > limit:
+            raise _limit_reached(limit, held)
+        if account.balance < 0:
+            raise NegativeBalance()
+        if debit.available < total:
+            raise _insufficient_points(total, debit.available)
+        return None  # the ledger key exists without its redemption: the general path
+    redemption.pk = debit.returned["redemption"]
+    redemption._state.adding = False
+    redemption._state.db = connection.alias
+    redemption.ledger_transaction = debit.txn
+    if reward.stock is not None:
+        reward.stock -= quantity
+    redemption.replayed = False
+    return redemption

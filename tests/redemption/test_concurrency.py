@@ -7,10 +7,35 @@ from django.db import connections
 
 from config.db import libpq_params
 from points.models import Account
+from points.services.accounts import redemption_account
 from redemption.models import Redemption
+from redemption.services import redemptions
 from redemption.services.errors import OutOfStock
 from redemption.services.redemptions import reward_redeem
 from tests.points.helpers import earn
+
+
+@pytest.fixture(autouse=True, params=["at_once", "general"])
+def redeem_path(request, monkeypatch):
+    """Each race twice: through the two-statement path (the merchant's redemption account
+    exists beforehand, so every redemption may take it; at least one must have) and through
+    the general path alone."""
+    made = []
+    if request.param == "general":
+        monkeypatch.setattr(redemptions, "_redeem_at_once", lambda **kwargs: None)
+    else:
+        redemption_account(request.getfixturevalue("merchant"))
+        real = redemptions._redeem_at_once
+
+        def counted(**kwargs):
+            redemption = real(**kwargs)
+            made.append(redemption is not None)
+            return redemption
+
+        monkeypatch.setattr(redemptions, "_redeem_at_once", counted)
+    yield request.param
+    if request.param == "at_once":
+        assert any(made), made
 
 
 def run_threads(target, count):

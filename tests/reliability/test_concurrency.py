@@ -20,6 +20,7 @@ from points.services.purchases import (
     purchase_refund,
 )
 from points.services.retry import DatabaseBusy, call_with_db_retry, is_retryable
+from redemption.models import Redemption
 from redemption.services.errors import RedemptionError
 from redemption.services.redemptions import reward_redeem
 from redemption.services.rewards import reward_create
@@ -145,13 +146,22 @@ def test_one_key_on_two_different_repeat_purchases_at_once_records_one_and_refus
     assert_ledger_invariants()
 
 
+@pytest.mark.parametrize("at_once", [True, False])
 def test_earn_redeem_refund_and_expiry_on_one_member_at_once_keep_the_invariants(
-    transactional_db, make_member
+    transactional_db, make_member, monkeypatch, at_once
 ):
     """Four kinds of writer, 3 threads each, all on one member: each call either succeeds or
-    is refused by a domain rule; no database error escapes; the ledger verifies."""
+    is refused by a domain rule; no database error escapes; the ledger verifies. Redemptions
+    in two statements (`at_once`: the redemption account exists) or by the general path."""
+    from points.services.accounts import redemption_account
+    from redemption.services import redemptions
+
     terminal = make_shop("conc-b", "jf_conc_key_b_0001")
     merchant = terminal.store.merchant
+    if at_once:
+        redemption_account(merchant)
+    else:
+        monkeypatch.setattr(redemptions, "_redeem_at_once", lambda **kwargs: None)
     member = make_member()
     earn(member, issuance_account(merchant), 400, expires_at=timezone.now() - timedelta(hours=1))
     earn(member, issuance_account(merchant), 900, expires_at=None)
@@ -316,22 +326,28 @@ class _NotInAtomic:
     in_atomic_block = False
 
 
+@pytest.mark.parametrize("at_once", [False, True])
 @pytest.mark.parametrize("stock", [None, 5])
-def test_redeeming_locks_the_reward_row_only_not_its_merchant(db, make_member, merchant, stock):
+def test_redeeming_locks_the_reward_row_only_not_its_merchant(
+    db, make_member, merchant, stock, at_once
+):
     """Regression: `Reward` orders by merchant, so a plain SELECT ... FOR UPDATE joined and
     locked the merchant row; every earn at that merchant then waited at COMMIT (its foreign
     key check) for the redemption, which waited for the earn's account: a deadlock. A
-    limited stock locks the reward row for update; an unlimited one share-locks it alone."""
+    limited stock locks the reward row for update; an unlimited one share-locks it alone.
+    `at_once`: the merchant's redemption account exists, so the two-statement path runs."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from points.services.accounts import issuance_account
+    from points.services.accounts import issuance_account, redemption_account
 
     member = make_member()
     earn(member, issuance_account(merchant), 500)
     reward = reward_create(
         merchant=merchant, title="Pen", points_price=100, face_value_fen=800, stock=stock
     )
+    if at_once:
+        redemption_account(merchant)
     with CaptureQueriesContext(connection) as queries:
         reward_redeem(member=member, reward=reward, quantity=1, idempotency_key="lock-1")
     locks = [
@@ -342,5 +358,12 @@ def test_redeeming_locks_the_reward_row_only_not_its_merchant(db, make_member, m
     ]
     expected = 'FOR UPDATE OF "redemption_reward"' if stock else "FOR KEY SHARE"
     assert locks and all(expected in sql for sql in locks), locks
-    # FOR UPDATE OF names the one table it locks; FOR KEY SHARE locks all it reads.
-    assert not any("merchants_merchant" in sql for sql in locks if "KEY SHARE" in sql), locks
+    # FOR ... OF names the one table it locks; a bare FOR KEY SHARE locks all it reads.
+    assert not any(
+        "merchants_merchant" in sql
+        for sql in locks
+        if "KEY SHARE" in sql and 'KEY SHARE OF "redemption_reward"' not in sql
+    ), locks
+    assert Redemption.objects.filter(idempotency_key="lock-1").get().ledger_transaction_id
+    statements = [q for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    assert (len(statements) == 2) is at_once, [q["sql"][:80] for q in statements]
