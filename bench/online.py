@@ -340,22 +340,27 @@ def overdraft_probe_work(payload: dict, index: int, start_at: float, stop_at: fl
 
 
 def fund(member_nos: list[str], points: int) -> None:
-    """Credit `points` to each member's standard account (an adjustment through the ledger)."""
-    from points.models import Account, LedgerTransaction
-    from points.services.accounts import adjustment_account
-    from points.services.ledger import Posting, ledger_post
+    """Credit `points` to each member's standard account the way staff do: an adjustment
+    requested by one staff user and approved by another, so the closing `ledger_verify`
+    finds the approved request behind every `adjust` transaction."""
+    from django.contrib.auth import get_user_model
 
-    for account in Account.objects.filter(
-        member__member_no__in=member_nos, kind=Account.Kind.STANDARD
-    ).select_related("member"):
-        ledger_post(
-            kind=LedgerTransaction.Kind.ADJUST,
-            idempotency_key=f"bench-fund:{account.pk}:{points}",
-            postings=[Posting(account, points), Posting(adjustment_account(), -points)],
-            member=account.member,
-            reason="bench funding",
-            actor="bench",
+    from points.models import Member
+    from points.services.adjustments import adjustment_approve, adjustment_request
+
+    User = get_user_model()
+    requester, _ = User.objects.get_or_create(
+        username="bench-staff-1", defaults={"is_staff": True, "is_superuser": True}
+    )
+    approver, _ = User.objects.get_or_create(
+        username="bench-staff-2", defaults={"is_staff": True, "is_superuser": True}
+    )
+    for member in Member.objects.filter(member_no__in=member_nos):
+        request = adjustment_request(
+            member=member, points=points, reason="bench funding", requested_by=requester
         )
+        if request.status == request.Status.PENDING:
+            adjustment_approve(adjustment=request, approved_by=approver)
 
 
 # --- pgbench -------------------------------------------------------------------------------

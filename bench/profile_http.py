@@ -38,6 +38,8 @@ def post_purchases(handler, data: dict, run: str, stop_at: float) -> int:
             "wsgi.input": io.BytesIO(body),
             "CONTENT_TYPE": "application/json",
             "CONTENT_LENGTH": str(len(body)),
+            "REMOTE_ADDR": "127.0.0.1",
+            "HTTP_HOST": "127.0.0.1",
             "HTTP_AUTHORIZATION": f"Bearer {data['terminal_key']}",
             "HTTP_IDEMPOTENCY_KEY": f"P{run}-{done}",
         }
