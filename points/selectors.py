@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from django.db import transaction
-from django.db.models import F, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import Exists, F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
@@ -185,8 +185,10 @@ def _check_zero_sum(report: LedgerReport) -> None:
         "id", flat=True
     ):
         report.add("no_entries", f"transaction {txn_id}: has no entries", txn_id)
-    orphans = LedgerEntry.objects.exclude(
-        transaction_id__in=LedgerTransaction.objects.values("id")
+    # NOT EXISTS, an anti-join: `exclude(transaction_id__in=...)` is NOT IN, which PostgreSQL
+    # cannot hash past work_mem and then probes row by row (minutes at bench size).
+    orphans = LedgerEntry.objects.filter(
+        ~Exists(LedgerTransaction.objects.filter(pk=OuterRef("transaction_id")))
     ).values_list("id", "transaction_id")
     for entry_id, txn_id in orphans:
         report.add("orphan_entry", f"entry {entry_id}: its transaction {txn_id} is missing", txn_id)
