@@ -256,7 +256,7 @@ def fetch_joined_with(
     return instances, row[layout[-1][3] :] if layout else row
 
 
-def insert_row(instance: models.Model) -> models.Model:
+def insert_row(instance: M) -> M:
     """INSERT the unsaved `instance` as one prepared statement (its row as JSON) and set its
     primary key; database errors (a unique constraint, say) are raised as the ORM's are."""
     model = type(instance)
@@ -268,7 +268,13 @@ def insert_row(instance: models.Model) -> models.Model:
     )
     with hot_cursor() as cursor:
         cursor.execute(sql, [json_row(instance, fields)])
-        instance.pk = cursor.fetchone()[0]
+        return saved_as(instance, cursor.fetchone()[0])
+
+
+def saved_as(instance: M, pk: Any) -> M:
+    """Mark an instance written by our own SQL as the ORM marks a saved one: its primary key,
+    no longer `adding`, and the database it is in."""
+    instance.pk = pk
     instance._state.adding = False
     instance._state.db = connection.alias
     return instance

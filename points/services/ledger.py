@@ -51,6 +51,7 @@ from points.statements import (
     insert_values,
     json_row,
     quote,
+    saved_as,
     to_json,
     unsaved,
 )
@@ -349,10 +350,7 @@ def _post_credits_in_one_statement(
         return _IN_DEBT
     if txn_id is None:
         return _REPLAYED
-    txn.pk = txn_id
-    txn._state.adding = False
-    txn._state.db = connection.alias
-    txn.replayed = False
+    saved_as(txn, txn_id).replayed = False
     txn.attached = dict(zip([a.name for a in attached if a.returns], returned, strict=True))
     if isinstance(balances, str):  # json, not jsonb: psycopg returns it parsed or as text
         balances = json.loads(balances)
@@ -610,10 +608,7 @@ def ledger_debit_at_once(
     )
     if txn_id is None:
         return result
-    txn.pk = txn_id
-    txn._state.adding = False
-    txn._state.db = connection.alias
-    txn.replayed = False
+    saved_as(txn, txn_id).replayed = False
     if reserved_id is not None:
         txn.reference = f"{txn.reference}{reserved_id}"[:120]
         result.reserved_id = reserved_id
@@ -896,9 +891,7 @@ def _insert_unless_duplicate(txn: LedgerTransaction) -> bool:
         row = cursor.fetchone()
     if row is None:
         return False
-    txn.pk = row[0]
-    txn._state.adding = False
-    txn._state.db = connection.alias
+    saved_as(txn, row[0])
     return True
 
 

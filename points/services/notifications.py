@@ -19,7 +19,14 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from points.models import Member, Notification
-from points.statements import AttachedWrite, from_json_row, insert_fields, json_row, unsaved
+from points.statements import (
+    AttachedWrite,
+    from_json_row,
+    insert_fields,
+    json_row,
+    saved_as,
+    unsaved,
+)
 
 logger = logging.getLogger(__name__)
 # points/tasks.py defines it; Celery's autodiscovery registers it.
@@ -229,9 +236,7 @@ def notification_attached(
 
 def notification_attached_sent(notification: Notification, pk: int) -> Notification:
     """The attached notification was inserted with id `pk`: queue its email on commit."""
-    notification.pk = pk
-    notification._state.adding = False
-    _queue_email_on_commit(notification)
+    _queue_email_on_commit(saved_as(notification, pk))
     return notification
 
 

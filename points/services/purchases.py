@@ -70,6 +70,7 @@ from points.statements import (
     json_row,
     new_row,
     quote,
+    saved_as,
     to_json,
     unsaved,
 )
@@ -439,7 +440,7 @@ def _record_at_once(
     if txn is None:
         return False
     purchase.transaction = txn
-    _saved(purchase, txn.attached["purchase"])
+    saved_as(purchase, txn.attached["purchase"])
     notification_attached_sent(notification, txn.attached["notification"])
     # The posted accounts now carry their id and new balance; the others are not known.
     purchase.balances = {a.kind: a.balance for a in accounts.values() if a.pk is not None}
@@ -498,19 +499,13 @@ def _purchase_writes(
     ]
 
 
-def _saved(purchase: Purchase, pk: int) -> None:
-    purchase.pk = pk
-    purchase._state.adding = False
-    purchase._state.db = connection.alias
-
-
 def _save_purchase(purchase: Purchase, lines: list[dict[str, Any]], *, active_at: datetime) -> None:
     """Insert the purchase and its lines and mark the member active (after its posting),
     in one statement (the writes `_record_at_once` attaches to the posting)."""
     returned = attached_writes_run(
         _purchase_writes(purchase, lines, active_at=active_at), txn_id=purchase.transaction_id
     )
-    _saved(purchase, returned["purchase"])
+    saved_as(purchase, returned["purchase"])
 
 
 def _points_earned_message(merchant: Merchant, points: int, green: int) -> dict[str, str]:

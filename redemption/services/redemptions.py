@@ -46,6 +46,7 @@ from points.statements import (
     json_row,
     new_row,
     quote,
+    saved_as,
     to_json,
 )
 from redemption.models import (
@@ -1056,9 +1057,7 @@ def _redeem_in_two_statements(
         if debit.available < total:
             raise _insufficient_points(total, debit.available)
         return None  # the ledger key exists without its redemption: the general path
-    redemption.pk = debit.returned["redemption"]
-    redemption._state.adding = False
-    redemption._state.db = connection.alias
+    saved_as(redemption, debit.returned["redemption"])
     redemption.ledger_transaction = debit.txn
     if reward.stock is not None:
         reward.stock -= quantity
