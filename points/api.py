@@ -466,8 +466,10 @@ class PurchaseView(PosView):
                     body_params=[
                         purchase.points,
                         purchase.green_points,
-                        *codes[:1] * 2,
-                        *codes[1:] * 2,
+                        codes[0],
+                        codes[0],
+                        codes[1],
+                        codes[1],
                         to_json(earned.breakdown()),
                     ],
                 )
@@ -482,7 +484,8 @@ class PurchaseView(PosView):
     def _record(self, data):
         args = self._purchase_args(data)
         member = args["member"]
-        purchase = purchase_record(**args)
+        # Only after `_record_at_once` wrote nothing: its statement would not now either.
+        purchase = purchase_record(**args, try_at_once=False)
         if purchase.replayed:
             raise ApiError(
                 "duplicate_receipt",

@@ -81,7 +81,7 @@ def ledger_seq_now() -> int:
     return int(seq)
 
 
-def rule_version_record(instance: Any, *, deleted: bool = False, actor: str = "") -> None:
+def rule_version_record(instance: Any, *, deleted: bool = False) -> None:
     """Append a version of `instance`'s rule if it differs from the latest one recorded."""
     kind = _KIND_OF[type(instance)]
     merchant_id = instance.pk if kind == K.MERCHANT else instance.merchant_id
@@ -100,7 +100,6 @@ def rule_version_record(instance: Any, *, deleted: bool = False, actor: str = ""
         object_id=instance.pk,
         data=data,
         ledger_seq=ledger_seq_now(),
-        actor=actor[:80],
     )
 
 

@@ -279,12 +279,15 @@ def purchase_record(
     terminal: Terminal | None = None,
     actor: str = "system",
     source: str = Purchase.Source.API,
+    try_at_once: bool = True,
 ) -> Purchase:
     """Record a purchase and credit its points (and green points) to the member.
 
     The receipt number is unique per merchant: recording the same receipt again returns the
     original purchase with `replayed = True`. Joins the caller's transaction. An invalid
     purchase (`purchase_validation.purchase_check`) raises `InvalidPurchase`, writing nothing.
+    `try_at_once=False`: straight to the general path, for a caller whose
+    `purchase_record_at_once` just wrote nothing (the same statement would not either).
     """
     prepared = _purchase_prepare(
         merchant=merchant,
@@ -297,9 +300,7 @@ def purchase_record(
         source=source,
     )
     purchase, purchase_lines, earned = prepared.purchase, prepared.lines, prepared.earned
-    if (earned.points or earned.green_points) and _record_at_once(
-        purchase, purchase_lines, earned=earned, actor=actor
-    ):
+    if try_at_once and _record_at_once(prepared, actor=actor):
         return purchase
     with transaction.atomic(savepoint=False):
         accounts, recorded_id, has_bought = _member_accounts_and_history(
@@ -371,18 +372,8 @@ def purchase_record_at_once(
         terminal=terminal,
         source=source,
     )
-    earned = prepared.earned
-    if not (earned.points or earned.green_points):
-        return None
-    if _record_at_once(
-        prepared.purchase,
-        prepared.lines,
-        earned=earned,
-        actor=actor,
-        attached=attached(prepared.purchase, earned),
-    ):
-        return prepared.purchase
-    return None
+    writes = attached(prepared.purchase, prepared.earned)
+    return prepared.purchase if _record_at_once(prepared, actor=actor, attached=writes) else None
 
 
 # --- The common purchase in one statement ---------------------------------------------------
@@ -404,15 +395,17 @@ _AT_ONCE_ONLY_IF = compact("""
 
 
 def _record_at_once(
-    purchase: Purchase,
-    lines: list[dict[str, Any]],
+    prepared: _Prepared,
     *,
-    earned: EarnResult,
     actor: str,
     attached: Sequence[AttachedWrite] = (),
 ) -> bool:
-    """Record the purchase and its points in one statement if it is the common case;
-    True if done (`purchase` is saved), False if nothing was written."""
+    """Record the purchase and its points in one statement if it is the common case (points
+    to credit, see `_AT_ONCE_ONLY_IF`); True if done (the purchase is saved), False if
+    nothing was written."""
+    purchase, lines, earned = prepared.purchase, prepared.lines, prepared.earned
+    if not (earned.points or earned.green_points):
+        return False
     member, merchant = purchase.member, purchase.merchant
     accounts: dict[str, Account] = {  # named by codes: the statement finds them, no read first
         kind: unsaved(Account, code=member_account_code(member.pk, kind), kind=kind, member=member)
