@@ -128,3 +128,24 @@ def test_admin_header_in_english(as_merchant_a):
     page = as_merchant_a.get("/admin/", headers={"accept-language": "en"}).content.decode()
 
     assert "Jifen back office" in page
+
+
+def test_a_merchant_reads_its_own_rule_history_only_and_can_change_none_of_it(
+    as_merchant_a, shop_a, shop_b
+):
+    """A dishonest merchant cannot look at a competitor's multipliers, nor rewrite the
+    history its own earns are checked against."""
+    from points.models import RuleVersion
+
+    own = RuleVersion.objects.filter(merchant=shop_a.merchant).first()
+    other = RuleVersion.objects.filter(merchant=shop_b.merchant).first()
+
+    listing = as_merchant_a.get("/admin/points/ruleversion/")
+    assert listing.status_code == 200
+    assert as_merchant_a.get(f"/admin/points/ruleversion/{own.pk}/change/").status_code == 200
+    assert as_merchant_a.get(f"/admin/points/ruleversion/{other.pk}/change/").status_code == 404
+    assert shop_b.merchant.name not in listing.content.decode()
+    response = as_merchant_a.post(f"/admin/points/ruleversion/{own.pk}/change/", {"ledger_seq": 0})
+    assert response.status_code == 403
+    assert as_merchant_a.get("/admin/points/ruleversion/add/").status_code == 403
+    assert RuleVersion.objects.get(pk=own.pk).data == own.data
